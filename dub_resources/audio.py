@@ -1,0 +1,52 @@
+"""Small audio I/O helpers (soundfile + polyphase resampling). float32 everywhere, never float64 copies."""
+
+from __future__ import annotations
+
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from .manifest import atomic_path
+
+
+def read_audio(path: str | Path, sr: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Read audio as float32, shape (n,) if mono else (n, channels); resample to `sr` if given."""
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if mono:
+        data = data.mean(axis=1)
+    if sr is not None and sr != rate:
+        data = resample(data, rate, sr)
+        rate = sr
+    return np.ascontiguousarray(data, dtype=np.float32), rate
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    g = gcd(sr_in, sr_out)
+    return resample_poly(x, sr_out // g, sr_in // g, axis=0).astype(np.float32)
+
+
+def write_audio(path: str | Path, data: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+    """Write a WAV atomically (temp + rename), clipping to [-1, 1]."""
+    path = Path(path)
+    with atomic_path(path, suffix=".wav") as tmp:
+        sf.write(str(tmp), np.clip(data, -1.0, 1.0), sr, subtype=subtype, format="WAV")
+    return path
+
+
+def duration_s(path: str | Path) -> float:
+    info = sf.info(str(path))
+    return info.frames / float(info.samplerate)
+
+
+def rms_db(x: np.ndarray) -> float:
+    r = float(np.sqrt(np.mean(np.square(x, dtype=np.float32)))) if x.size else 0.0
+    return 20.0 * np.log10(max(r, 1e-9))
+
+
+def segment(x: np.ndarray, sr: int, start: float, end: float) -> np.ndarray:
+    return x[max(0, int(start * sr)) : max(0, int(end * sr))]
