@@ -1,0 +1,1 @@
+"""dub_assets: the Dagster face of dub (assets, checks, jobs, sensors, resources, CLI)."""

@@ -1,0 +1,160 @@
+"""`dub` command line: launches through Dagster (materialize into the persistent instance), never around it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dub_resources.errors import DubError  # noqa: E402
+from dub_resources.settings import REPO_ROOT  # noqa: E402
+
+LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME defaults to var/dagster_home in the checkout, seeded with the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / "var" / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists() and (REPO_ROOT / "dagster.yaml").exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", cfg)
+    return home
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    ensure_dagster_home()
+    return DagsterInstance.get()
+
+
+def _materialize(instance, assets, partition_key: str, tags: dict[str, str] | None = None) -> None:
+    from dagster import materialize
+
+    from .assets import ALL_ASSETS
+    from .resources import DubResource
+
+    res = materialize(ALL_ASSETS, selection=assets, partition_key=partition_key, instance=instance,
+                      resources={"dub": DubResource()}, tags=tags or {}, run_config=LOG_CONFIG,
+                      raise_on_error=False)
+    if not res.success:
+        for ev in res.all_events:
+            if ev.is_failure and ev.event_specific_data is not None and getattr(ev.event_specific_data, "error", None):
+                err = ev.event_specific_data.error
+                while err.cause is not None and "DubError" not in err.cls_name and err.cause:
+                    err = err.cause
+                raise DubError(f"{ev.step_key} failed: {err.message.strip().splitlines()[0]}")
+        raise DubError(f"run {res.run_id} failed")
+
+
+def run_episode(series: str, episode: str, *, force: bool = False, pass2_only: bool = False) -> Path:
+    """pass-1 run -> series voice-memory run -> pass-2 run, each a real Dagster run in the instance."""
+    from .assets import PASS1_ASSETS, PASS2_ASSETS, SERIES_ASSETS
+    from .partitions import add_episode_partitions, episode_key
+    from .resources import DubResource
+    from .stage import FORCE_TAG
+
+    instance = _instance()
+    add_episode_partitions(instance, series, episode)
+    key = episode_key(series, episode)
+    tags = {"dub/series": series, "dub/episode": episode, **({FORCE_TAG: "true"} if force else {})}
+    if not pass2_only:
+        _materialize(instance, PASS1_ASSETS, key, tags)
+        _materialize(instance, SERIES_ASSETS, series, tags)
+    _materialize(instance, PASS2_ASSETS, key, tags)
+    from dub_resources.paths import EpisodePaths
+
+    return EpisodePaths(DubResource().settings().output_dir, series, episode).dubbed_video
+
+
+def cmd_episode(a: argparse.Namespace) -> int:
+    from dub_resources.paths import episode_key_from_name, slugify
+    from dub_resources.registry import register_episode
+    from dub_resources.settings import Settings
+
+    s = Settings.from_env()
+    src = Path(a.file)
+    if not src.is_file():
+        raise DubError(f"{src}: file not found")
+    series = a.series or slugify(src.parent.name)
+    episode = a.episode or episode_key_from_name(src.name)
+    if not episode:
+        raise DubError(f"{src}: no SxxEyy in the file name; pass --episode s01e01")
+    from dub_resources import media
+
+    media.probe(src)  # fail fast with a one-line error before any run is started
+    register_episode(s.output_dir, series, episode, src, a.source_lang or s.source_lang, a.target_lang or s.target_lang)
+    print(run_episode(series, episode, force=a.force))
+    return 0
+
+
+def cmd_rerun_pass2(a: argparse.Namespace) -> int:
+    print(run_episode(a.series, a.episode, force=not a.no_force, pass2_only=True))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from dub_resources.demo import build_demo_episode
+    from dub_resources.registry import register_episode
+    from dub_resources.settings import Settings
+
+    s = Settings.from_env()
+    video = build_demo_episode(s.output_dir.parent / "demo")
+    print(f"demo episode: {video}", file=sys.stderr)
+    register_episode(s.output_dir, "demo-show", "s01e01", video, "en", a.target_lang or s.target_lang)
+    print(run_episode("demo-show", "s01e01", force=a.force))
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from benchmarks.run import main as bench_main
+
+    return bench_main(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dub", description="Dub series episodes offline, through Dagster.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("episode", help="dub one episode file; prints the dubbed video's path last")
+    e.add_argument("file")
+    e.add_argument("--series", help="series slug (default: the file's folder name)")
+    e.add_argument("--episode", help="episode key such as s01e03 (default: SxxEyy in the file name)")
+    e.add_argument("--source-lang", default=None)
+    e.add_argument("--target-lang", default=None)
+    e.add_argument("--force", action="store_true", help="recompute every stage even when fingerprints match")
+    e.set_defaults(fn=cmd_episode)
+    r = sub.add_parser("rerun-pass2", help="materialize only TTS pass 2 + final mix + video for an episode")
+    r.add_argument("--series", required=True)
+    r.add_argument("--episode", required=True)
+    r.add_argument("--no-force", action="store_true", help="skip stages whose fingerprints match")
+    r.set_defaults(fn=cmd_rerun_pass2)
+    d = sub.add_parser("demo", help="build the demo episode and dub it")
+    d.add_argument("--target-lang", default=None)
+    d.add_argument("--force", action="store_true")
+    d.set_defaults(fn=cmd_demo)
+    b = sub.add_parser("bench", help="benchmark every stage on eval data; --json FILE writes the contract")
+    b.add_argument("--data", default=None, help="eval folder (default ../shared/eval)")
+    b.add_argument("--json", default=None)
+    b.add_argument("--quick", action="store_true")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except DubError as exc:
+        print(f"dub: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

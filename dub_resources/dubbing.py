@@ -1,0 +1,209 @@
+"""The two TTS passes: pass 1 speaks each line with a distinct preset voice per speaker (no clone); pass 2 speaks each
+speaker's lines in its character's voice (clone when a cloning engine has weights, else WORLD voice matching of the
+pass-1 lines toward the character's refs). Fallbacks per speaker are recorded, never hidden."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import read_audio
+from .engine import EngineInfo
+
+log = logging.getLogger("dub.tts")
+
+SLOT_TAIL_S = 0.6  # a line may run this far past its source end if the next line leaves room
+
+
+@dataclass
+class LineReport:
+    index: int
+    speaker: str
+    voice: str
+    engine: str
+    wav: str
+    slot_s: float
+    duration_s: float
+    speed: float
+    overflow_s: float
+    fallbacks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpeakerReport:
+    speaker: str
+    voice: str
+    character_id: str | None = None
+    refs_used: list[str] = field(default_factory=list)
+    clone_attempted: bool = False
+    clone_succeeded: bool = False
+    voice_match: str | None = None
+    fallback_reasons: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    lines: int = 0
+    similarity_before: float | None = None
+    similarity_after: float | None = None
+
+
+@dataclass
+class TtsReport:
+    pass_no: int
+    language: str
+    lines: list[LineReport]
+    speakers: dict[str, SpeakerReport]
+
+    def to_dict(self) -> dict:
+        return {"pass": self.pass_no, "language": self.language, "lines": [asdict(x) for x in self.lines],
+                "speakers": {k: asdict(v) for k, v in self.speakers.items()}}
+
+    @property
+    def overflow_lines(self) -> int:
+        return sum(1 for x in self.lines if x.overflow_s > 0.05)
+
+
+def slots(lines: list[dict], total_s: float) -> list[float]:
+    """Time each line may occupy: its source span plus a tail, never into the next line's start."""
+    out = []
+    for i, ln in enumerate(lines):
+        nxt = lines[i + 1]["start"] if i + 1 < len(lines) else total_s
+        span = ln["end"] - ln["start"]
+        out.append(max(0.3, min(span + SLOT_TAIL_S, max(nxt - ln["start"], span))))
+    return out
+
+
+def assign_preset_voices(speakers: list[str], presets: list[str]) -> dict[str, str]:
+    """Distinct preset per speaker, in order of first appearance; cycles only when speakers outnumber presets."""
+    if not presets:
+        raise ValueError("no preset voices")
+    return {spk: presets[i % len(presets)] for i, spk in enumerate(speakers)}
+
+
+def run_pass1(lines: list[dict], language: str, synth, out_dir: Path, total_s: float, speakers: list[str]) -> TtsReport:
+    from .tts import fit_to_slot, synthesize_line
+
+    voices = assign_preset_voices(speakers, synth.preset_voices(language))
+    rep = TtsReport(1, language, [], {s: SpeakerReport(s, voices[s]) for s in speakers})
+    for ln, slot in zip(lines, slots(lines, total_s)):
+        spk = ln["speaker"]
+        raw = out_dir / "raw" / f"line_{ln['index']:04d}.wav"
+        wav = out_dir / "lines" / f"line_{ln['index']:04d}.wav"
+        res = synthesize_line(synth, ln["target_text"], language, voices[spk], raw)
+        fit = fit_to_slot(raw, wav, slot)
+        sr = rep.speakers[spk]
+        sr.lines += 1
+        if res.engine.name not in sr.providers:
+            sr.providers.append(res.engine.name)
+        for f in res.engine.fallbacks:
+            if f not in sr.fallback_reasons:
+                sr.fallback_reasons.append(f)
+        rep.lines.append(LineReport(ln["index"], spk, res.voice, res.engine.name, str(wav), round(slot, 3),
+                                    round(fit["duration_s"], 3), round(fit["speed"], 3), round(fit["overflow_s"], 3),
+                                    list(res.engine.fallbacks)))
+    return rep
+
+
+def _concat(wavs: list[Path], sr: int = 16000, max_s: float = 30.0) -> np.ndarray:
+    parts, n = [], 0
+    for w in wavs:
+        x, _ = read_audio(w, sr=sr, mono=True)
+        parts.append(x)
+        n += x.size
+        if n > max_s * sr:
+            break
+    return np.concatenate(parts) if parts else np.zeros(sr, dtype=np.float32)
+
+
+def run_pass2(
+    lines: list[dict],
+    language: str,
+    pass1: dict,
+    refs: dict[str, list[Path]],
+    characters: dict[str, str | None],
+    out_dir: Path,
+    total_s: float,
+    cloner=None,
+    matcher=None,
+    encoder=None,
+) -> TtsReport:
+    """Each speaker's lines in its character's voice. cloner: CloningSynthesizer or None; matcher: VoiceMatcher."""
+    from .tts import fit_to_slot
+
+    p1_lines = {x["index"]: x for x in pass1["lines"]}
+    p1_speakers = pass1["speakers"]
+    rep = TtsReport(2, language, [], {})
+    by_spk: dict[str, list[dict]] = defaultdict(list)
+    for ln, slot in zip(lines, slots(lines, total_s)):
+        by_spk[ln["speaker"]].append({**ln, "slot": slot})
+    for spk, spk_lines in by_spk.items():
+        spk_refs = [Path(r) for r in refs.get(spk, []) if Path(r).exists()]
+        sr = SpeakerReport(spk, p1_speakers.get(spk, {}).get("voice", "?"), characters.get(spk),
+                           refs_used=[str(r) for r in spk_refs])
+        rep.speakers[spk] = sr
+        target = None
+        if not spk_refs:
+            sr.fallback_reasons.append("no reference audio for speaker; kept preset voice")
+        elif cloner is not None:
+            sr.clone_attempted = True
+        if spk_refs and matcher is not None:
+            target = matcher.profile(spk_refs[0])
+        for ln in spk_lines:
+            p1 = p1_lines[ln["index"]]
+            wav = out_dir / "lines" / f"line_{ln['index']:04d}.wav"
+            engine, fallbacks = p1["engine"], []
+            done = False
+            if sr.clone_attempted:
+                try:
+                    raw = out_dir / "raw" / f"line_{ln['index']:04d}.wav"
+                    cloner.clone(ln["target_text"], language, spk_refs, raw)
+                    fit_to_slot(raw, wav, ln["slot"])
+                    engine, done = cloner.name, True
+                    sr.clone_succeeded = True
+                except Exception as exc:  # noqa: BLE001 - any engine failure falls back, recorded below
+                    reason = f"clone failed: {type(exc).__name__}: {exc}"[:300]
+                    if reason not in sr.fallback_reasons:
+                        sr.fallback_reasons.append(reason)
+                    fallbacks.append("clone->preset")
+            if not done and target is not None:
+                try:
+                    matcher.match(Path(p1["wav"]), target, wav)
+                    engine, done = f"{p1['engine']}+{matcher.name}", True
+                    sr.voice_match = matcher.name
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"voice match failed: {type(exc).__name__}: {exc}"[:300]
+                    if reason not in sr.fallback_reasons:
+                        sr.fallback_reasons.append(reason)
+                    fallbacks.append("voice-match->preset")
+            if not done:
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                from .manifest import write_bytes_atomic
+                write_bytes_atomic(wav, Path(p1["wav"]).read_bytes())
+                engine = p1["engine"]
+            if engine not in sr.providers:
+                sr.providers.append(engine)
+            sr.lines += 1
+            x, rate = read_audio(wav, mono=True)
+            dur = x.size / rate
+            rep.lines.append(LineReport(ln["index"], spk, sr.voice, engine, str(wav), round(ln["slot"], 3),
+                                        round(dur, 3), p1.get("speed", 1.0),
+                                        round(max(0.0, dur - ln["slot"]), 3), fallbacks))
+        if encoder is not None and spk_refs:
+            try:
+                ref_emb = encoder.embed(_concat(spk_refs))
+                before = encoder.embed(_concat([Path(p1_lines[ln["index"]]["wav"]) for ln in spk_lines]))
+                after = encoder.embed(_concat([out_dir / "lines" / f"line_{ln['index']:04d}.wav" for ln in spk_lines]))
+                sr.similarity_before = round(float(np.dot(ref_emb, before)), 4)
+                sr.similarity_after = round(float(np.dot(ref_emb, after)), 4)
+            except Exception as exc:  # noqa: BLE001 - similarity is a report, not a requirement
+                log.warning("pass2: similarity not measured for %s: %s", spk, exc)
+    rep.lines.sort(key=lambda x: x.index)
+    return rep
+
+
+def engine_summary(rep: TtsReport) -> EngineInfo:
+    providers = sorted({p for s in rep.speakers.values() for p in s.providers})
+    fallbacks = sorted({f for s in rep.speakers.values() for f in s.fallback_reasons})
+    return EngineInfo("+".join(providers) or "none", "n/a", fallbacks)

@@ -1,0 +1,117 @@
+"""Apertium (rule-based, Debian packages) translator: literal but fully offline, e.g. apertium-eng-spa."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..engine import EngineInfo
+from ..errors import DubError, EngineUnavailable, UnsupportedLanguagePair
+from .common import ISO639_3, norm_lang, translate_nonempty
+
+# Unknown-word (*), generation-error (#) and transfer-error (@) marks put in front of a word.
+_MARKS = re.compile(r"(?<![\w])[*#@]+(?=\w)")
+CHUNK_LINES = 400
+
+
+def _datadir() -> Path:
+    return Path(os.environ.get("APERTIUM_DATADIR", "/usr/share/apertium"))
+
+
+@functools.lru_cache(maxsize=1)
+def apertium_modes() -> frozenset[str]:
+    """Installed translation modes ('eng-spa', ...): `apertium -l`, else the modes directory."""
+    exe = shutil.which("apertium")
+    if exe is None:
+        return frozenset()
+    try:
+        r = subprocess.run([exe, "-l"], capture_output=True, text=True, timeout=30)
+        modes = {ln.strip() for ln in r.stdout.splitlines() if ln.strip() and " " not in ln.strip()}
+    except (OSError, subprocess.SubprocessError):
+        modes = set()
+    if not modes:
+        modes = {p.stem for p in (_datadir() / "modes").glob("*.mode")}
+    return frozenset(modes)
+
+
+def _version() -> str:
+    exe = shutil.which("apertium")
+    if exe is None:
+        return "missing"
+    try:
+        r = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10)
+        return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def mode_for(source: str, target: str) -> str | None:
+    """Apertium mode for an ISO 639-1 (or 3-letter) pair, or None if that pair is not installed."""
+    s, t = norm_lang(source), norm_lang(target)
+    modes = apertium_modes()
+    for cand in (f"{ISO639_3.get(s, s)}-{ISO639_3.get(t, t)}", f"{s}-{t}"):
+        if cand in modes:
+            return cand
+    return None
+
+
+def strip_marks(text: str) -> str:
+    """Remove apertium's *unknown / #generation / @transfer marks (also on words that had them in the source)."""
+    return _MARKS.sub("", text)
+
+
+class ApertiumTranslator:
+    """Batches all sentences through one `apertium -f line` process per chunk: one line in, one line out.
+
+    The 'line' format keeps every newline as a hard boundary, so output line k is the translation of input line k;
+    the count is checked and a chunk whose count mismatches is redone sentence by sentence (recorded as a fallback).
+    """
+
+    name = "apertium"
+
+    def __init__(self) -> None:
+        self.exe = shutil.which("apertium")
+        if self.exe is None:
+            raise EngineUnavailable("apertium not found on PATH (apt-get install apertium apertium-eng-spa)")
+        self.info = EngineInfo("apertium", _version(), [])
+
+    def supports(self, source: str, target: str) -> bool:
+        return mode_for(source, target) is not None
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        mode = mode_for(source, target)
+        if mode is None:
+            raise UnsupportedLanguagePair(source, target, [f"apertium (installed: {', '.join(sorted(apertium_modes()))})"])
+        self.info.name = f"apertium:{mode}"
+        return translate_nonempty(texts, lambda lines: self._translate_lines(lines, mode))
+
+    def _translate_lines(self, lines: list[str], mode: str) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(lines), CHUNK_LINES):
+            chunk = lines[i:i + CHUNK_LINES]
+            res = self._run(chunk, mode)
+            if len(res) != len(chunk):
+                self.info.fallbacks.append(
+                    f"apertium returned {len(res)} lines for {len(chunk)}: translated that chunk line by line")
+                res = [" ".join(self._run([ln], mode)) for ln in chunk]
+            out += [strip_marks(r).strip() for r in res]
+        return out
+
+    def _run(self, lines: list[str], mode: str) -> list[str]:
+        data = "\n".join(lines) + "\n"
+        try:
+            r = subprocess.run([self.exe, "-u", "-f", "line", mode], input=data, capture_output=True, text=True,
+                               timeout=60 + len(data) / 500)
+        except subprocess.TimeoutExpired as exc:
+            raise DubError(f"apertium {mode} timed out on {len(lines)} lines") from exc
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
+            raise DubError(f"apertium {mode} failed: {last}")
+        text = r.stdout
+        if text.endswith("\n"):
+            text = text[:-1]
+        return text.split("\n")

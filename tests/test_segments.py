@@ -1,0 +1,36 @@
+"""Dubbing script construction: ASR words split at diarization speaker changes."""
+
+from dub_resources.asr.base import AsrSegment, Transcript, Word
+from dub_resources.diarization.base import Turn
+from dub_resources.engine import EngineInfo
+from dub_resources.paths import episode_key_from_name, slugify
+from dub_resources.segments import build_lines
+
+
+def _w(s, e, t):
+    return Word(s, e, " " + t)
+
+
+def test_lines_split_at_speaker_change():
+    seg = AsrSegment(0.0, 4.0, "hello there how are you fine thanks",
+                     [_w(0.0, 0.4, "hello"), _w(0.5, 0.9, "there"), _w(1.0, 1.3, "how"), _w(1.4, 1.6, "are"),
+                      _w(1.7, 2.0, "you"), _w(2.6, 3.0, "fine"), _w(3.1, 3.6, "thanks")])
+    turns = [Turn(0.0, 2.2, "SPEAKER_00"), Turn(2.4, 4.0, "SPEAKER_01")]
+    lines = build_lines(Transcript("en", [seg], EngineInfo("t")), turns)
+    assert [(ln.speaker, ln.source_text) for ln in lines] == [
+        ("SPEAKER_00", "hello there how are you"), ("SPEAKER_01", "fine thanks")]
+    assert lines[1].start == 2.6 and lines[1].end == 3.6
+
+
+def test_one_word_blip_is_merged():
+    seg = AsrSegment(0.0, 2.0, "a b c", [_w(0.0, 0.5, "a"), _w(0.6, 0.8, "b"), _w(0.9, 1.5, "c")])
+    turns = [Turn(0.0, 0.55, "SPEAKER_00"), Turn(0.55, 0.85, "SPEAKER_01"), Turn(0.85, 2.0, "SPEAKER_00")]
+    lines = build_lines(Transcript("en", [seg], EngineInfo("t")), turns)
+    assert len(lines) == 1 and lines[0].speaker == "SPEAKER_00"
+
+
+def test_names():
+    assert episode_key_from_name("My.Show.S01E03.1080p.mkv") == "s01e03"
+    assert episode_key_from_name("show_s2e10.wav") == "s02e10"
+    assert episode_key_from_name("trailer.mp4") is None
+    assert slugify("My Show (2024)") == "my-show-2024"
