@@ -35,9 +35,23 @@ def upstream_fingerprint(manifest_path: Path) -> str | None:
     return data.get("fingerprint") if data else None
 
 
+def _plain(v: Any) -> Any:
+    """numpy scalars / arrays / tuples -> plain JSON-able Python values (Dagster metadata must serialise)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            return v.tolist()
+    return v
+
+
 def _to_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k, v in meta.items():
+    for k, v in _plain(meta).items():
         if isinstance(v, str) and v.startswith("/") and len(v) < 1024:
             out[k] = MetadataValue.path(v)
         elif isinstance(v, str) and k.endswith("_md"):
@@ -72,7 +86,7 @@ def run_stage(
         t0 = time.perf_counter()
         out = compute()
         wall = time.perf_counter() - t0
-        meta = {**out.metadata, "wall_time_s": round(wall, 3)}
+        meta = _plain({**out.metadata, "wall_time_s": round(wall, 3)})
         if out.engine is not None:
             meta.setdefault("engine", f"{out.engine.name} {out.engine.version}")
             if out.engine.fallbacks:

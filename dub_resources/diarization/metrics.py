@@ -40,7 +40,7 @@ def _uem(uem, uri: str, reference):
     from pyannote.core import Segment, Timeline
 
     if uem is None:
-        return reference.get_timeline().extent().to_timeline() if reference else None
+        return Timeline([reference.get_timeline().extent()], uri=uri) if reference else None
     if isinstance(uem, Timeline):
         return uem
     if isinstance(uem, tuple):

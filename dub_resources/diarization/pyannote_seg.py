@@ -25,13 +25,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ..engine import EngineInfo, package_version  # noqa: E402
 from ..errors import EngineUnavailable  # noqa: E402
-from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder  # noqa: E402
+from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder, torch_threads  # noqa: E402
 from .base import DiarizationResult, Turn  # noqa: E402
 from .common import _CACHE, _LOCK, SR, ahc, clip_turns, load_wav16k, relabel_by_first_appearance  # noqa: E402
 
 # Clustering thresholds (euclidean distance between unit-vector centroids, d = sqrt(2 - 2 cos)), tuned per
 # encoder on eval/diarization_ami (12 x 30 s AMI clips).
-CLUSTER_THRESHOLD = {"camplusplus": 1.0, "resemblyzer": 0.6}
+CLUSTER_THRESHOLD = {"camplusplus": 0.7, "resemblyzer": 0.6}
 
 
 def segmentation_checkpoint(models_dir: Path | None = None) -> Path:
@@ -76,6 +76,7 @@ class SegmentationClusteringDiarizer:
     """pyannote segmentation-3.0 + SpeakerEncoder embeddings + agglomerative clustering."""
 
     name = "pyannote-seg"
+    num_speakers: int | None = None  # default when diarize() gets none (settings.num_speakers)
 
     def __init__(
         self,
@@ -86,9 +87,12 @@ class SegmentationClusteringDiarizer:
         threshold: float | None = None,
         min_cluster_size: int = 3,
         min_clean_s: float = 0.5,
-        min_train_s: float = 2.0,
-        min_duration_off: float = 0.0,
+        min_train_s: float = 0.5,
+        min_duration_off: float = 0.25,
+        method: str = "centroid",
+        constrained: bool = True,
         batch_size: int = 16,
+        num_threads: int | None = 1,
     ):
         self.checkpoint = Path(checkpoint) if checkpoint else segmentation_checkpoint(models_dir)
         self.model = load_segmentation_model(self.checkpoint)
@@ -100,6 +104,9 @@ class SegmentationClusteringDiarizer:
         self.min_train_s = min_train_s
         self.min_duration_off = min_duration_off
         self.batch_size = batch_size
+        self.num_threads = num_threads  # torch threads for segmentation (see speaker_embedding.torch_threads)
+        self.method = method
+        self.constrained = constrained
         self.info = EngineInfo(
             self.name,
             f"pyannote.audio {package_version('pyannote.audio')}; segmentation-3.0; "
@@ -116,7 +123,7 @@ class SegmentationClusteringDiarizer:
         duration = self.model.specifications.duration
         inference = Inference(self.model, duration=duration, step=self.step_s, skip_aggregation=True,
                               batch_size=self.batch_size)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.num_threads):
             return inference({"waveform": torch.from_numpy(wav)[None], "sample_rate": SR})
 
     def embed_local_speakers(self, wav: np.ndarray, segmentations) -> np.ndarray:
@@ -168,11 +175,8 @@ class SegmentationClusteringDiarizer:
         ci, si = np.where(train)
         x = embeddings[ci, si]
         labels = ahc(x, self.threshold, num_clusters=num_speakers, min_cluster_size=self.min_cluster_size,
-                     max_clusters=max_speakers)
+                     min_clusters=min_speakers, max_clusters=max_speakers, method=self.method)
         k = int(labels.max()) + 1
-        if min_speakers and k < min_speakers and len(x) >= min_speakers:
-            labels = ahc(x, self.threshold, num_clusters=min_speakers)
-            k = int(labels.max()) + 1
         cents = np.stack([x[labels == j].mean(0) for j in range(k)])
         cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
         for c in range(num_chunks):
@@ -180,7 +184,7 @@ class SegmentationClusteringDiarizer:
             if not len(active):
                 continue
             sim = embeddings[c, active] @ cents.T  # (active, k)
-            if len(active) <= k:
+            if self.constrained and len(active) <= k:
                 rows, cols = linear_sum_assignment(sim, maximize=True)
                 hard[c, active[rows]] = cols
             else:
@@ -207,6 +211,8 @@ class SegmentationClusteringDiarizer:
     def diarize(self, wav_16k: Path, num_speakers: int | None = None, min_speakers: int | None = None,
                 max_speakers: int | None = None) -> DiarizationResult:
         from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+
+        num_speakers = num_speakers if num_speakers is not None else self.num_speakers
 
         t0 = time.perf_counter()
         wav = load_wav16k(wav_16k)

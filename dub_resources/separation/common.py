@@ -141,9 +141,9 @@ GainFn = Callable[[np.ndarray], np.ndarray]  # sample times (s) -> linear gain
 def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainFn | None = None) -> dict:
     """Write dialogue_16k.wav, dialogue.wav (48k mono) and background.wav (48k stereo = source - dialogue).
 
-    The dialogue estimate is quantised to PCM16 first and the background is computed from the quantised values and
-    stored as float, so reading both stems back reconstructs the source (to float32 rounding) and nothing clips.
-    A stereo estimate (Demucs) is subtracted per channel; a mono one from both channels.
+    A stereo estimate (Demucs) is mixed down: dialogue is one centred mono stem, subtracted from each channel. It is
+    quantised to PCM16 first and the background is computed from the quantised values and stored as float, so
+    reading both stems back reconstructs the source (to float32 rounding) and nothing clips.
     """
     out_dir = Path(out_dir)
     stats = {"clipped_dialogue_samples": 0}
@@ -159,10 +159,8 @@ def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainF
             pos += d.shape[0]
             w["d16"].write(to_int16(d))
 
-    with sf.SoundFile(str(raw_dialogue)) as f:
-        raw_channels = f.channels
     src = ResampledReader(source_wav, STEM_SR, channels=2)
-    dlg = ResampledReader(raw_dialogue, STEM_SR, channels=2 if raw_channels >= 2 else 1)
+    dlg = ResampledReader(raw_dialogue, STEM_SR, mono=True)
     try:
         with open_writers(
             {
@@ -173,21 +171,14 @@ def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainF
             pos = 0
             for s in src.blocks():
                 n = s.shape[0]
-                d = dlg.read(n)
+                d = dlg.read(n)[:, 0]
                 if d.shape[0] < n:  # estimate a few samples short (rate rounding): pad with silence
-                    d = np.concatenate([d, np.zeros((n - d.shape[0], d.shape[1]), np.float32)])
+                    d = np.concatenate([d, np.zeros(n - d.shape[0], np.float32)])
                 if gain is not None:
-                    d = d * gain((pos + np.arange(n, dtype=np.float64)) / STEM_SR).astype(np.float32)[:, None]
+                    d = d * gain((pos + np.arange(n, dtype=np.float64)) / STEM_SR).astype(np.float32)
                 pos += n
-                if d.shape[1] == 2:
-                    d_mono = d.mean(axis=1)
-                    q = to_int16(d_mono)
-                    # per-channel subtraction; the mono stem's rounding error is put back into the background
-                    resid = d_mono - q.astype(np.float32) / 32768.0
-                    bg = s - d + resid[:, None]
-                else:
-                    q = to_int16(d[:, 0])
-                    bg = s - (q.astype(np.float32) / 32768.0)[:, None]
+                q = to_int16(d)
+                bg = s - (q.astype(np.float32) / 32768.0)[:, None]
                 stats["clipped_dialogue_samples"] += int(np.count_nonzero(np.abs(d) >= 1.0))
                 w["dlg"].write(q)
                 w["bg"].write(bg)

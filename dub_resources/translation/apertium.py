@@ -65,10 +65,12 @@ def strip_marks(text: str) -> str:
 
 
 class ApertiumTranslator:
-    """Batches all sentences through one `apertium -f line` process per chunk: one line in, one line out.
+    """Batches all sentences through one `apertium` process per chunk, one paragraph per sentence.
 
-    The 'line' format keeps every newline as a hard boundary, so output line k is the translation of input line k;
-    the count is checked and a chunk whose count mismatches is redone sentence by sentence (recorded as a fallback).
+    Sentences are joined by blank lines: in txt format a blank line is a paragraph break, which apertium treats as a
+    hard sentence boundary and copies through as a superblank, so output paragraph k is the translation of input k.
+    (`-f line` would be the obvious choice but it drops sentence-final periods.) The count is checked and a chunk
+    whose count mismatches is redone sentence by sentence (recorded as a fallback).
     """
 
     name = "apertium"
@@ -85,7 +87,8 @@ class ApertiumTranslator:
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         mode = mode_for(source, target)
         if mode is None:
-            raise UnsupportedLanguagePair(source, target, [f"apertium (installed: {', '.join(sorted(apertium_modes()))})"])
+            installed = ", ".join(sorted(apertium_modes())) or "none"
+            raise UnsupportedLanguagePair(source, target, [f"apertium (installed: {installed})"])
         self.info.name = f"apertium:{mode}"
         return translate_nonempty(texts, lambda lines: self._translate_lines(lines, mode))
 
@@ -98,13 +101,13 @@ class ApertiumTranslator:
                 self.info.fallbacks.append(
                     f"apertium returned {len(res)} lines for {len(chunk)}: translated that chunk line by line")
                 res = [" ".join(self._run([ln], mode)) for ln in chunk]
-            out += [strip_marks(r).strip() for r in res]
+            out += [" ".join(strip_marks(r).split()) for r in res]
         return out
 
     def _run(self, lines: list[str], mode: str) -> list[str]:
-        data = "\n".join(lines) + "\n"
+        data = "\n\n".join(lines) + "\n"
         try:
-            r = subprocess.run([self.exe, "-u", "-f", "line", mode], input=data, capture_output=True, text=True,
+            r = subprocess.run([self.exe, "-u", mode], input=data, capture_output=True, text=True,
                                timeout=60 + len(data) / 500)
         except subprocess.TimeoutExpired as exc:
             raise DubError(f"apertium {mode} timed out on {len(lines)} lines") from exc
@@ -114,4 +117,4 @@ class ApertiumTranslator:
         text = r.stdout
         if text.endswith("\n"):
             text = text[:-1]
-        return text.split("\n")
+        return text.split("\n\n")

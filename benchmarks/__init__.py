@@ -1,0 +1,1 @@
+"""`dub bench`: quality and speed of every stage on eval data, with a JSON contract."""
