@@ -34,3 +34,13 @@ def test_names():
     assert episode_key_from_name("show_s2e10.wav") == "s02e10"
     assert episode_key_from_name("trailer.mp4") is None
     assert slugify("My Show (2024)") == "my-show-2024"
+
+
+def test_sentence_spanning_asr_segments_becomes_one_line():
+    segs = [AsrSegment(0.0, 2.0, "you are allowed to use this", [_w(0.0, 0.3, "you"), _w(0.4, 0.6, "are"),
+                                                                   _w(0.7, 1.2, "allowed"), _w(1.3, 1.9, "this")]),
+            AsrSegment(2.0, 4.0, "voice for anything. Next", [_w(2.0, 2.4, "voice"), _w(2.5, 3.0, "anything."),
+                                                               _w(3.1, 3.5, "Next")])]
+    lines = build_lines(Transcript("en", segs, EngineInfo("t")), [Turn(0.0, 4.0, "SPEAKER_00")])
+    assert [ln.source_text for ln in lines] == ["you are allowed this voice anything.", "Next"]
+    assert [ln.index for ln in lines] == [0, 1]

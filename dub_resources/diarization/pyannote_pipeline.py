@@ -136,7 +136,7 @@ pipeline:
     plda: $model/plda
     clustering: AgglomerativeClustering
     embedding_exclude_overlap: true
-    segmentation_batch_size: 16
+    segmentation_batch_size: 4
     embedding_batch_size: 16
 params:
   segmentation:

@@ -91,7 +91,7 @@ class SegmentationClusteringDiarizer:
         min_duration_off: float = 0.25,
         method: str = "centroid",
         constrained: bool = True,
-        batch_size: int = 16,
+        batch_size: int = 4,
         num_threads: int | None = 1,
     ):
         self.checkpoint = Path(checkpoint) if checkpoint else segmentation_checkpoint(models_dir)
@@ -135,7 +135,18 @@ class SegmentationClusteringDiarizer:
         frame_of_sample = np.minimum((np.arange(chunk_len) * num_frames) // chunk_len, num_frames - 1)
         frame_s = win.duration / num_frames
         clean = data * (data.sum(axis=2, keepdims=True) == 1)
-        clips, where = [], []
+        embs = np.full((num_chunks, num_local, self.encoder.dimension), np.nan, dtype=np.float32)
+        clips: list[np.ndarray] = []
+        where: list[tuple[int, int]] = []
+
+        def flush() -> None:  # embed in small batches: a long episode's clips would not fit in memory at once
+            if clips:
+                for (c, s), v in zip(where, self.encoder.embed_batch(clips)):
+                    if np.any(v):
+                        embs[c, s] = v
+                clips.clear()
+                where.clear()
+
         for c in range(num_chunks):
             start = int(round(win[c].start * SR))
             chunk = wav[start : start + chunk_len]
@@ -145,15 +156,11 @@ class SegmentationClusteringDiarizer:
                 mask = clean[c, :, s] if clean[c, :, s].sum() * frame_s >= self.min_clean_s else data[c, :, s]
                 if mask.sum() == 0:
                     continue
-                active = chunk[mask[frame_of_sample] > 0]
-                clips.append(active)
+                clips.append(chunk[mask[frame_of_sample] > 0])
                 where.append((c, s))
-        embs = np.full((num_chunks, num_local, self.encoder.dimension), np.nan, dtype=np.float32)
-        if clips:
-            e = self.encoder.embed_batch(clips)
-            for (c, s), v in zip(where, e):
-                if np.any(v):
-                    embs[c, s] = v
+            if len(clips) >= 48:
+                flush()
+        flush()
         return embs
 
     def cluster(self, embeddings: np.ndarray, segmentations, num_speakers: int | None,

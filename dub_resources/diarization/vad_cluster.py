@@ -70,7 +70,10 @@ class VadClusteringDiarizer:
         if not wins:
             return DiarizationResult([], info, {**stats, "num_speakers": 0, "num_turns": 0})
         t1 = time.perf_counter()
-        embs = self.encoder.embed_batch([wav[int(a * SR) : int(b * SR)] for a, b, _ in wins])
+        embs = np.concatenate([  # batches of 256 windows keep memory flat on long episodes
+            self.encoder.embed_batch([wav[int(a * SR) : int(b * SR)] for a, b, _ in wins[i : i + 256]])
+            for i in range(0, len(wins), 256)
+        ])
         t2 = time.perf_counter()
         labels = ahc(embs, self.threshold, num_clusters=num_speakers, min_cluster_size=self.min_cluster_size,
                      min_clusters=min_speakers, max_clusters=max_speakers, method="average")

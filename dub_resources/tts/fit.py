@@ -113,6 +113,8 @@ def fit_to_slot(in_wav: Path, out_wav: Path, slot_s: float, max_speedup: float =
     x, _ = read_audio(in_wav, sr=sr, mono=True)
     input_s = len(x) / sr
     x = trim_silence(x, sr)
+    if x.size == 0:  # a silent placeholder line: keep it silent, at most slot-long
+        x = np.zeros(int(round(min(input_s, slot_s) * sr)), np.float32)
     trimmed_s = len(x) / sr
     speed = 1.0
     if trimmed_s > slot_s + TOLERANCE_S and max_speedup > 1.0:

@@ -22,8 +22,8 @@ from ..audio import write_audio
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
 from .base import SynthResult
-from .fit import cap_pauses, trim_silence
 from .espeak_util import espeak_binary, espeak_ipa, espeak_voice_for, norm_lang, split_clauses, split_sentences
+from .fit import cap_pauses, trim_silence
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,6 @@ class KokoroSynthesizer:
     def check(self) -> None:
         """Load the model now (raises EngineUnavailable) so a factory can fall back early."""
         _load()
-        if espeak_binary() is None:
-            raise EngineUnavailable("kokoro: espeak-ng is not installed (needed to phonemise text)")
 
     # -- text -> phonemes ----------------------------------------------------------------------------------------
     def phonemize(self, text: str, language: str) -> list[str]:
