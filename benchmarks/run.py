@@ -108,7 +108,10 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result: dict = {"data": str(data), "quick": bool(args.quick), "machine": platform.platform(),
                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "absent": []}
+    wanted = set(args.sections.split(",")) if getattr(args, "sections", None) else set(SECTIONS) | {"speed"}
     for key, (folder, fn) in SECTIONS.items():
+        if key not in wanted:
+            continue
         if not (data / folder).exists():
             result["absent"].append(key)
             continue
@@ -116,9 +119,10 @@ def main(args: argparse.Namespace) -> int:
         result[key] = fn(data, settings, args.quick)
         result[key]["wall_s"] = round(time.perf_counter() - t, 2)
         print(f"bench: {key} done in {result[key]['wall_s']}s", file=sys.stderr)
-    t = time.perf_counter()
-    result["speed"] = bench_speed(data, settings, args.quick)
-    result["speed"]["wall_s"] = round(time.perf_counter() - t, 2)
+    if "speed" in wanted:
+        t = time.perf_counter()
+        result["speed"] = bench_speed(data, settings, args.quick)
+        result["speed"]["wall_s"] = round(time.perf_counter() - t, 2)
     result["wall_s"] = round(time.perf_counter() - t0, 2)
     print_table(result)
     if args.json:

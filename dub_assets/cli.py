@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmark every stage on eval data; --json FILE writes the contract")
     b.add_argument("--data", default=None, help="eval folder (default ../shared/eval)")
     b.add_argument("--json", default=None)
-    b.add_argument("--quick", action="store_true")
+    b.add_argument("--quick", action="store_true", help="small subsets; finishes in a few minutes")
+    b.add_argument("--sections", default=None,
+                   help="comma list of sections (separation,diarization,asr,speakers,speed); default all")
     b.set_defaults(fn=cmd_bench)
     return p
 
