@@ -141,7 +141,7 @@ def bench_speakers(data: Path, settings: Settings, quick: bool) -> dict:
 
     d = data / "speakers"
     enc = make_speaker_encoder()
-    thr = float(getattr(enc, "match_threshold", 0.75))
+    thr = float(getattr(enc, "same_speaker_threshold", 0.7))
 
     def emb(p):
         return enc.embed_file(p)

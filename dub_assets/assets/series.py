@@ -42,7 +42,7 @@ def voice_memory(context: AssetExecutionContext, dub: DubResource):
 
     def compute() -> StageOutput:
         encoder = make_speaker_encoder()
-        threshold = float(getattr(encoder, "match_threshold", 0.75))
+        threshold = float(getattr(encoder, "same_speaker_threshold", 0.7))
         store = VoiceMemoryStore(store_root) if active else None
         table, n_created = [], 0
         for ep in episodes:
