@@ -174,6 +174,11 @@ def load_model(folder: Path, compute_type: str = "int8"):
         return model
 
 
+# Silero VAD chunking keeps Whisper from hallucinating in long silences, but its defaults clip word edges: on
+# eval/asr_en tiny.en scored WER 6.28% with the defaults, 5.53% without VAD and 5.53% with these wider settings.
+VAD_PARAMETERS = {"threshold": 0.35, "speech_pad_ms": 800, "min_silence_duration_ms": 2000}
+
+
 class FasterWhisperTranscriber:
     """Whisper through faster-whisper: beam 5, Silero VAD filter, word timestamps, no cross-window conditioning.
 
@@ -210,7 +215,7 @@ class FasterWhisperTranscriber:
         t0 = time.perf_counter()
         seg_iter, info = model.transcribe(
             audio, language=lang, task="transcribe", beam_size=self.beam_size, word_timestamps=True,
-            vad_filter=True, condition_on_previous_text=False, initial_prompt=None,
+            vad_filter=True, vad_parameters=VAD_PARAMETERS, condition_on_previous_text=False, initial_prompt=None,
         )
         segments = _clean_segments(seg_iter, duration)
         wall = time.perf_counter() - t0
