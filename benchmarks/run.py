@@ -24,7 +24,6 @@ SECTIONS = {
     "asr": ("asr_en", sections.bench_asr),
     "speakers": ("speakers", sections.bench_speakers),
 }
-LONG_EPISODE_S = 20 * 60
 
 
 def build_long_episode(data: Path, out: Path, min_s: float) -> Path:
@@ -46,14 +45,15 @@ def build_long_episode(data: Path, out: Path, min_s: float) -> Path:
     return out
 
 
-def bench_speed(data: Path, settings: Settings, quick: bool) -> dict:
+def bench_speed(data: Path, settings: Settings, quick: bool, long_minutes: float = 20.0) -> dict:
     from dub_resources.demo import build_demo_episode
 
     out: dict = {"rows": []}
     with tempfile.TemporaryDirectory() as tmp:
         clips = [("clip_30s", build_demo_episode(Path(tmp) / "demo"))]
-        if not quick:
-            clips.append(("episode_20min", build_long_episode(data, Path(tmp) / "long" / "long.wav", LONG_EPISODE_S)))
+        if not quick and long_minutes > 0:
+            clips.append((f"episode_{long_minutes:g}min",
+                          build_long_episode(data, Path(tmp) / "long" / "long.wav", long_minutes * 60)))
         for name, media_path in clips:
             r = subprocess.run([sys.executable, "-m", "benchmarks.pipeline_run", "--media", str(media_path),
                                 "--out", str(Path(tmp) / f"out_{name}")], capture_output=True, text=True,
@@ -121,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"bench: {key} done in {result[key]['wall_s']}s", file=sys.stderr)
     if "speed" in wanted:
         t = time.perf_counter()
-        result["speed"] = bench_speed(data, settings, args.quick)
+        result["speed"] = bench_speed(data, settings, args.quick, float(getattr(args, "long_minutes", 20.0)))
         result["speed"]["wall_s"] = round(time.perf_counter() - t, 2)
     result["wall_s"] = round(time.perf_counter() - t0, 2)
     print_table(result)

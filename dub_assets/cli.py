@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="small subsets; finishes in a few minutes")
     b.add_argument("--sections", default=None,
                    help="comma list of sections (separation,diarization,asr,speakers,speed); default all")
+    b.add_argument("--long-minutes", type=float, default=20.0,
+                   help="length of the long episode for the speed section (full mode; 0 to skip)")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -32,12 +32,16 @@ def _world():
     return pyworld
 
 
-def _analyse(x: np.ndarray, sr: int, fft_size: int | None = None, aperiodicity: bool = True):
-    """F0 (harvest, refined by stonemask), spectral envelope and aperiodicity, as float64 (WORLD's own dtype;
-    lines are seconds long, so the float64 copy is small)."""
+def _analyse(x: np.ndarray, sr: int, fft_size: int | None = None, aperiodicity: bool = True, fast_f0: bool = False):
+    """F0 (harvest, or dio when `fast_f0`; refined by stonemask), spectral envelope and aperiodicity, as float64
+    (WORLD's own dtype; lines are seconds long, so the float64 copy is small).
+
+    dio is ~10x cheaper than harvest and as good on clean synthetic speech (the TTS lines pass 2 transforms);
+    harvest stays for real, noisy reference speech."""
     pw = _world()
     xd = x.astype(np.float64)
-    f0, t = pw.harvest(xd, sr, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_MS)
+    f0_fn = pw.dio if fast_f0 else pw.harvest
+    f0, t = f0_fn(xd, sr, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_MS)
     f0 = pw.stonemask(xd, f0, t, sr)
     fft_size = fft_size or pw.get_cheaptrick_fft_size(sr, F0_FLOOR)
     sp = pw.cheaptrick(xd, f0, t, sr, f0_floor=F0_FLOOR, fft_size=fft_size)
@@ -95,7 +99,8 @@ class WorldVoiceMatcher:
     name = "world"
 
     def __init__(self, eq_strength: float = 0.85, max_eq_db: float = 12.0, std_ratio_range=(0.5, 2.0),
-                 prior_exponent: float = 0.3, prior_weight: float = 2.0):
+                 prior_exponent: float = 0.3, prior_weight: float = 2.0, fast_f0: bool = True):
+        self.fast_f0 = bool(fast_f0)
         self.prior_exponent = prior_exponent
         self.prior_weight = prior_weight
         self.info = EngineInfo(self.name, package_version("pyworld"))
@@ -160,7 +165,7 @@ class WorldVoiceMatcher:
         # Analyse at a WORLD-friendly rate (<= 24 kHz) and resynthesise there, then return to the line's rate.
         work_sr = min(sr, 24000)
         xw = resample(x, sr, work_sr) if work_sr != sr else x
-        f0, sp, ap = _analyse(xw, work_sr) if n >= int(0.1 * sr) else (np.zeros(0), None, None)
+        f0, sp, ap = _analyse(xw, work_sr, fast_f0=self.fast_f0) if n >= int(0.1 * sr) else (np.zeros(0), None, None)
         if int((f0 > 0).sum()) < 10:
             # silence placeholder or unvoiced noise: nothing to move, pass the line through unchanged
             write_audio(out_wav, x, sr)
