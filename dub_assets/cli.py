@@ -89,8 +89,12 @@ def cmd_episode(a: argparse.Namespace) -> int:
         raise DubError(f"{src}: no SxxEyy in the file name; pass --episode s01e01")
     from dub_resources import media
 
+    from dub_resources.translation import make_translator
+
+    source_lang, target_lang = a.source_lang or s.source_lang, a.target_lang or s.target_lang
     media.probe(src)  # fail fast with a one-line error before any run is started
-    register_episode(s.output_dir, series, episode, src, a.source_lang or s.source_lang, a.target_lang or s.target_lang)
+    make_translator(s, source_lang, target_lang)  # an unsupported pair is an error now, not after ASR
+    register_episode(s.output_dir, series, episode, src, source_lang, target_lang)
     print(run_episode(series, episode, force=a.force))
     return 0
 

@@ -39,6 +39,11 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, env):
     r = _dub(["episode", str(silent), "--series", "show"], env)
     assert r.returncode == 2 and "no audio stream" in r.stderr and str(silent) in r.stderr
 
+    wav = tmp_path / "ok.S01E05.wav"
+    media.run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=220:duration=1", str(wav)], wav)
+    r = _dub(["episode", str(wav), "--series", "show", "--target-lang", "xx"], env)
+    assert r.returncode == 2 and "no translator for en->xx" in r.stderr
+
     r = _dub(["episode", str(tmp_path / "missing.S01E03.mkv"), "--series", "show"], env)
     assert r.returncode == 2 and "file not found" in r.stderr
     assert not (tmp_path / "out" / "show").exists() or not any((tmp_path / "out" / "show").rglob("*.mkv"))
