@@ -6,6 +6,7 @@ import contextlib
 import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,8 +14,9 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ..audio import read_audio  # noqa: E402
+from ..engine import EngineInfo  # noqa: E402
 from ..errors import EngineUnavailable, InputError  # noqa: E402
-from .base import Turn  # noqa: E402
+from .base import DiarizationResult, Turn  # noqa: E402
 
 SR = 16000
 _CACHE: dict[str, object] = {}
@@ -33,6 +35,39 @@ def load_wav16k(path: str | Path) -> np.ndarray:
     return wav
 
 
+def read_for_diarization(wav_16k: str | Path, info: EngineInfo,
+                         **stats) -> tuple[np.ndarray, float, EngineInfo, dict]:
+    """Samples (16 kHz), duration (s), a copy of the engine's info for this one result, and its stats so far:
+    duration_s, then `stats`."""
+    wav = load_wav16k(wav_16k)
+    duration = wav.size / SR
+    result_info = EngineInfo(info.name, info.version, list(info.fallbacks))
+    return wav, duration, result_info, {"duration_s": round(duration, 3), **stats}
+
+
+def diarization_result(turns: list[Turn], duration: float, info: EngineInfo, stats: dict,
+                       **more_stats) -> DiarizationResult:
+    """Turns clipped to the audio and named by first appearance, with the counts every engine reports in `stats`."""
+    turns = relabel_by_first_appearance(clip_turns(turns, duration))
+    stats.update(num_speakers=len({t.speaker for t in turns}), num_turns=len(turns),
+                 speech_s=round(sum(t.end - t.start for t in turns), 3), **more_stats)
+    return DiarizationResult(turns, info, stats)
+
+
+def cached_model(key: str, load: Callable[[], object], failure: str):
+    """`load()` once per process per key; EngineUnavailable(failure) when it raises or returns None."""
+    with _LOCK:
+        if key not in _CACHE:
+            try:
+                model = load()
+            except Exception as e:
+                raise EngineUnavailable(f"{failure} ({type(e).__name__}: {e})") from e
+            if model is None:
+                raise EngineUnavailable(failure)
+            _CACHE[key] = model
+        return _CACHE[key]
+
+
 @contextlib.contextmanager
 def keep_torch_threads():
     """silero_vad sets torch.set_num_threads(1) when imported: keep the process-wide setting unchanged."""
@@ -48,16 +83,14 @@ def keep_torch_threads():
 
 def silero_model():
     """The silero-vad TorchScript model bundled in the silero-vad wheel, loaded once per process."""
-    with _LOCK:
-        if "silero" not in _CACHE:
-            try:
-                with keep_torch_threads():
-                    from silero_vad import load_silero_vad
 
-                    _CACHE["silero"] = load_silero_vad(onnx=False)
-            except Exception as e:
-                raise EngineUnavailable(f"silero-vad unavailable ({type(e).__name__}: {e})") from e
-        return _CACHE["silero"]
+    def load():
+        with keep_torch_threads():
+            from silero_vad import load_silero_vad
+
+            return load_silero_vad(onnx=False)
+
+    return cached_model("silero", load, "silero-vad unavailable")
 
 
 def silero_speech(wav: np.ndarray, threshold: float = 0.5, min_speech_s: float = 0.25, min_silence_s: float = 0.1,

@@ -23,7 +23,7 @@ from ..errors import EngineUnavailable  # noqa: E402
 from ..manifest import write_text_atomic  # noqa: E402
 from ..speaker_embedding import torch_threads  # noqa: E402
 from .base import DiarizationResult, Turn  # noqa: E402
-from .common import _CACHE, _LOCK, SR, clip_turns, load_wav16k, relabel_by_first_appearance  # noqa: E402
+from .common import SR, cached_model, diarization_result, read_for_diarization  # noqa: E402
 
 
 def pipeline_config_path(models_dir: Path | None) -> Path | None:
@@ -41,19 +41,13 @@ def load_pipeline(config: Path):
         config = config / "config.yaml"
     if not config.is_file():
         raise EngineUnavailable(f"{config}: pyannote pipeline config not found")
-    key = f"pyannote-pipeline:{config.resolve()}"
-    with _LOCK:
-        if key not in _CACHE:
-            try:
-                from pyannote.audio import Pipeline
 
-                pipeline = Pipeline.from_pretrained(str(config))
-            except Exception as e:
-                raise EngineUnavailable(f"{config}: cannot load pyannote pipeline ({type(e).__name__}: {e})") from e
-            if pipeline is None:
-                raise EngineUnavailable(f"{config}: cannot load pyannote pipeline")
-            _CACHE[key] = pipeline
-        return _CACHE[key]
+    def load():
+        from pyannote.audio import Pipeline
+
+        return Pipeline.from_pretrained(str(config))
+
+    return cached_model(f"pyannote-pipeline:{config.resolve()}", load, f"{config}: cannot load pyannote pipeline")
 
 
 class PyannotePipelineDiarizer:
@@ -79,8 +73,7 @@ class PyannotePipelineDiarizer:
         import torch
 
         t0 = time.perf_counter()
-        wav = load_wav16k(wav_16k)
-        duration = wav.size / SR
+        wav, duration, info, stats = read_for_diarization(wav_16k, self.info)
         kwargs = {k: v for k, v in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
                                     ("max_speakers", max_speakers)) if v}
         file = {"waveform": torch.from_numpy(wav)[None], "sample_rate": SR, "uri": Path(wav_16k).stem}
@@ -88,19 +81,13 @@ class PyannotePipelineDiarizer:
             output = self.pipeline(file, **kwargs)
         ann = getattr(output, "speaker_diarization", output)
         turns = [Turn(float(s.start), float(s.end), str(l)) for s, _, l in ann.itertracks(yield_label=True)]
-        turns = relabel_by_first_appearance(clip_turns(turns, duration))
-        stats = {
-            "duration_s": round(duration, 3),
-            "num_speakers": len({t.speaker for t in turns}),
-            "num_turns": len(turns),
-            "speech_s": round(sum(t.end - t.start for t in turns), 3),
-            "timings_s": {"pipeline": round(time.perf_counter() - t0, 3)},
-            "requested_num_speakers": num_speakers,
-        }
+        result = diarization_result(turns, duration, info, stats,
+                                    timings_s={"pipeline": round(time.perf_counter() - t0, 3)},
+                                    requested_num_speakers=num_speakers)
         emb = getattr(output, "speaker_embeddings", None)
         if isinstance(emb, np.ndarray):
-            stats["embedding_dimension"] = int(emb.shape[1]) if emb.ndim == 2 else 0
-        return DiarizationResult(turns, EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks)), stats)
+            result.stats["embedding_dimension"] = int(emb.shape[1]) if emb.ndim == 2 else 0
+        return result
 
 
 def write_local_pipeline(folder: str | Path, threshold: float = 0.7, min_cluster_size: int = 3,

@@ -27,7 +27,7 @@ from ..engine import EngineInfo, package_version  # noqa: E402
 from ..errors import EngineUnavailable  # noqa: E402
 from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder, torch_threads  # noqa: E402
 from .base import DiarizationResult, Turn  # noqa: E402
-from .common import _CACHE, _LOCK, SR, ahc, clip_turns, load_wav16k, relabel_by_first_appearance  # noqa: E402
+from .common import SR, ahc, cached_model, diarization_result, read_for_diarization  # noqa: E402
 
 # Clustering thresholds (euclidean distance between unit-vector centroids, d = sqrt(2 - 2 cos)), tuned per
 # encoder on eval/diarization_ami (12 x 30 s AMI clips).
@@ -56,20 +56,17 @@ def segmentation_checkpoint(models_dir: Path | None = None) -> Path:
 
 def load_segmentation_model(checkpoint: Path):
     """pyannote Model from a local checkpoint, loaded once per process."""
-    key = f"pyannote-seg:{Path(checkpoint).resolve()}"
-    with _LOCK:
-        if key not in _CACHE:
-            try:
-                from pyannote.audio import Model
 
-                model = Model.from_pretrained(str(checkpoint))
-            except Exception as e:
-                raise EngineUnavailable(f"cannot load segmentation model {checkpoint}: {type(e).__name__}: {e}") from e
-            if model is None:
-                raise EngineUnavailable(f"cannot load segmentation model {checkpoint}")
+    def load():
+        from pyannote.audio import Model
+
+        model = Model.from_pretrained(str(checkpoint))
+        if model is not None:
             model.eval()
-            _CACHE[key] = model
-        return _CACHE[key]
+        return model
+
+    return cached_model(f"pyannote-seg:{Path(checkpoint).resolve()}", load,
+                        f"cannot load segmentation model {checkpoint}")
 
 
 class SegmentationClusteringDiarizer:
@@ -222,11 +219,8 @@ class SegmentationClusteringDiarizer:
         num_speakers = num_speakers if num_speakers is not None else self.num_speakers
 
         t0 = time.perf_counter()
-        wav = load_wav16k(wav_16k)
-        duration = wav.size / SR
-        info = EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks))
-        stats: dict = {"duration_s": round(duration, 3), "encoder": self.encoder.info.name,
-                       "cluster_threshold": self.threshold}
+        wav, duration, info, stats = read_for_diarization(wav_16k, self.info, encoder=self.encoder.info.name,
+                                                          cluster_threshold=self.threshold)
         if wav.size < int(0.1 * SR):
             return DiarizationResult([], info, {**stats, "num_speakers": 0})
 
@@ -245,16 +239,12 @@ class SegmentationClusteringDiarizer:
         ann = SpeakerDiarizationMixin.to_annotation(discrete, min_duration_on=0.0,
                                                     min_duration_off=self.min_duration_off)
         turns = [Turn(float(seg.start), float(seg.end), str(label)) for seg, _, label in ann.itertracks(yield_label=True)]
-        turns = relabel_by_first_appearance(clip_turns(turns, duration))
         t3 = time.perf_counter()
-        stats.update(
-            num_speakers=len({t.speaker for t in turns}),
-            num_turns=len(turns),
+        return diarization_result(
+            turns, duration, info, stats,
             num_chunks=int(segmentations.data.shape[0]),
             num_embeddings=int((~np.isnan(embeddings).any(axis=2)).sum()),
-            speech_s=round(sum(t.end - t.start for t in turns), 3),
             timings_s={"segmentation": round(t1 - t0, 3), "embeddings": round(t2 - t1, 3),
                        "clustering": round(t3 - t2, 3)},
             requested_num_speakers=num_speakers,
         )
-        return DiarizationResult(turns, info, stats)

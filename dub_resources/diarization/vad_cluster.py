@@ -15,7 +15,7 @@ import numpy as np
 from ..engine import EngineInfo, package_version
 from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder
 from .base import DiarizationResult, Turn
-from .common import SR, ahc, clip_turns, load_wav16k, merge_turns, relabel_by_first_appearance, silero_speech
+from .common import SR, ahc, diarization_result, merge_turns, read_for_diarization, silero_speech
 
 # cosine-distance thresholds (average linkage) per encoder, tuned on eval/diarization_ami
 CLUSTER_THRESHOLD = {"camplusplus": 0.5, "resemblyzer": 0.3}
@@ -60,11 +60,8 @@ class VadClusteringDiarizer:
                 max_speakers: int | None = None) -> DiarizationResult:
         num_speakers = num_speakers if num_speakers is not None else self.num_speakers
         t0 = time.perf_counter()
-        wav = load_wav16k(wav_16k)
-        duration = wav.size / SR
-        info = EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks))
-        stats: dict = {"duration_s": round(duration, 3), "encoder": self.encoder.info.name,
-                       "cluster_threshold": self.threshold}
+        wav, duration, info, stats = read_for_diarization(wav_16k, self.info, encoder=self.encoder.info.name,
+                                                          cluster_threshold=self.threshold)
         regions = silero_speech(wav, threshold=self.vad_threshold) if wav.size >= int(0.1 * SR) else []
         wins = self.windows(regions)
         if not wins:
@@ -88,16 +85,11 @@ class VadClusteringDiarizer:
                 if end > start:
                     turns.append(Turn(start, end, str(labels[i])))
                 start = end
-        turns = merge_turns(turns, max_gap=self.max_gap_s)
-        turns = relabel_by_first_appearance(clip_turns(turns, duration))
-        stats.update(
-            num_speakers=len({t.speaker for t in turns}),
-            num_turns=len(turns),
+        return diarization_result(
+            merge_turns(turns, max_gap=self.max_gap_s), duration, info, stats,
             num_regions=len(regions),
             num_windows=len(wins),
-            speech_s=round(sum(t.end - t.start for t in turns), 3),
             timings_s={"vad": round(t1 - t0, 3), "embeddings": round(t2 - t1, 3),
                        "clustering": round(time.perf_counter() - t2, 3)},
             requested_num_speakers=num_speakers,
         )
-        return DiarizationResult(turns, info, stats)

@@ -8,6 +8,11 @@ to a whole-file polyphase resample, and written as they go. A 20-minute episode 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
+import tempfile
+import threading
+import time
 from math import ceil, gcd
 from pathlib import Path
 from typing import Callable
@@ -16,7 +21,10 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from ..engine import EngineInfo
+from ..errors import EngineUnavailable
 from ..manifest import atomic_path
+from .base import SeparationResult
 
 STEM_SR = 48000
 ASR_SR = 16000
@@ -24,6 +32,38 @@ DIALOGUE = "dialogue.wav"
 DIALOGUE_16K = "dialogue_16k.wav"
 BACKGROUND = "background.wav"
 BLOCK_S = 10.0
+_ONNX_SESSIONS: dict[str, object] = {}
+_ONNX_LOCK = threading.Lock()
+
+
+def package_file(module: str, *parts: str, missing: str) -> Path:
+    """A file shipped inside an installed package, found without importing the package; EngineUnavailable(missing)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable(missing)
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+
+
+def onnx_session(model_path: Path, engine: str):
+    """Single-threaded CPU onnxruntime session, cached per process and file (the pipeline separates many episodes)."""
+    key = str(Path(model_path).resolve())
+    with _ONNX_LOCK:
+        sess = _ONNX_SESSIONS.get(key)
+        if sess is None:
+            import onnxruntime as ort
+
+            if not Path(key).is_file():
+                raise EngineUnavailable(f"{engine}: model not found: {key}")
+            opts = ort.SessionOptions()
+            # one small frame per call: threading only adds overhead
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            sess = ort.InferenceSession(key, sess_options=opts, providers=["CPUExecutionProvider"])
+            _ONNX_SESSIONS[key] = sess
+        return sess
 
 
 class ResampledReader:
@@ -187,6 +227,37 @@ def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainF
         dlg.close()
     stats["duration_s"] = round(src.frames / STEM_SR, 3)
     return stats
+
+
+def separation_from_estimate(source_wav: Path, out_dir: Path, sr: int, write_estimate: Callable[[sf.SoundFile], None],
+                             *, info: EngineInfo, gate: bool, t0: float, **extra_stats) -> SeparationResult:
+    """The stems and result of a model engine: `write_estimate` writes the raw dialogue estimate (mono float, `sr`)
+    into a temp WAV in out_dir, which is speech-gated if `gate`, turned into the stems, and always removed.
+
+    `t0` (time.monotonic) is when the engine started: model_s and wall_s count from it.
+    """
+    from .vad_gate import try_gate  # vad_gate imports this module
+
+    fd, raw_name = tempfile.mkstemp(prefix=".dialogue_raw.", suffix=".wav", dir=out_dir)
+    os.close(fd)
+    raw = Path(raw_name)
+    try:
+        with sf.SoundFile(str(raw), "w", sr, 1, subtype="FLOAT", format="WAV") as w:
+            write_estimate(w)
+        t_model = time.monotonic() - t0
+        speech_gate, gate_note = try_gate(raw) if gate else (None, None)
+        stats = write_stems(source_wav, raw, out_dir, gain=speech_gate.gain if speech_gate else None)
+    finally:
+        raw.unlink(missing_ok=True)
+    wall = time.monotonic() - t0
+    dur = stats.get("duration_s") or 1e-9
+    stats.update(wall_s=round(wall, 3), model_s=round(t_model, 3), rtf=round(wall / dur, 4), **extra_stats,
+                 **(speech_gate.summary() if speech_gate else {"gate": "off"}))
+    if gate_note:
+        info.fallbacks.append(gate_note)
+    dialogue, _, background = stem_paths(out_dir)
+    return SeparationResult(dialogue_wav=dialogue, background_wav=background, separated=True, engine=info,
+                            stats=stats)
 
 
 def write_passthrough(source_wav: Path, out_dir: Path) -> dict:

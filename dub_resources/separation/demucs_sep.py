@@ -7,8 +7,6 @@ Long audio is processed in overlapping chunks that are cross-faded, so memory do
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,8 +17,7 @@ import soundfile as sf
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
 from .base import SeparationResult
-from .common import ResampledReader, stem_paths, write_stems
-from .vad_gate import try_gate
+from .common import ResampledReader, separation_from_estimate
 
 DEFAULT_MODEL = "htdemucs"
 _MODELS: dict[tuple[str, str], object] = {}
@@ -117,13 +114,9 @@ class DemucsSeparator:
         mean, std = self._mix_stats(source_wav)
         chunk, ov = max(1, int(self.chunk_s * sr)), max(1, int(self.overlap_s * sr))
         fade = np.linspace(0.0, 1.0, ov, dtype=np.float32)[:, None]
-        fd, raw_name = tempfile.mkstemp(prefix=".dialogue_raw.", suffix=".wav", dir=out_dir)
-        os.close(fd)
-        raw = Path(raw_name)
-        try:
-            with ResampledReader(source_wav, sr, channels=ch) as rd, sf.SoundFile(
-                str(raw), "w", sr, 1, subtype="FLOAT", format="WAV"
-            ) as w:
+
+        def write_estimate(w) -> None:
+            with ResampledReader(source_wav, sr, channels=ch) as rd:
                 buf = rd.read(chunk + ov)
                 tail = None
                 while buf.shape[0]:
@@ -137,18 +130,6 @@ class DemucsSeparator:
                     w.write(y[:-ov].mean(axis=1))
                     tail = y[-ov:]
                     buf = np.concatenate([buf[-ov:], nxt])
-            t_model = time.monotonic() - t0
-            gate, gate_note = try_gate(raw) if self.gate else (None, None)
-            stats = write_stems(source_wav, raw, out_dir, gain=gate.gain if gate else None)
-        finally:
-            raw.unlink(missing_ok=True)
-        wall = time.monotonic() - t0
-        dur = stats.get("duration_s") or 1e-9
-        stats.update(wall_s=round(wall, 3), model_s=round(t_model, 3), rtf=round(wall / dur, 4),
-                     model=self.model_name, **(gate.summary() if gate else {"gate": "off"}))
-        info = self.info()
-        if gate_note:
-            info.fallbacks.append(gate_note)
-        dialogue, _, background = stem_paths(out_dir)
-        return SeparationResult(dialogue_wav=dialogue, background_wav=background, separated=True,
-                                engine=info, stats=stats)
+
+        return separation_from_estimate(source_wav, out_dir, sr, write_estimate, info=self.info(), gate=self.gate,
+                                        t0=t0, model=self.model_name)

