@@ -117,6 +117,39 @@ def _concat(wavs: list[Path], sr: int = 16000, max_s: float = 30.0) -> np.ndarra
     return np.concatenate(parts) if parts else np.zeros(sr, dtype=np.float32)
 
 
+PARALLEL_MIN_LINES = 16
+
+
+def _match_one(matcher, line_wav: Path, target, out_wav: Path):
+    try:
+        matcher.match(line_wav, target, out_wav)
+        return None
+    except Exception as exc:  # noqa: BLE001 - reported per line by the caller
+        return exc
+
+
+def _match_all_parallel(by_spk, targets, p1_lines, out_dir: Path, matcher) -> dict[int, BaseException | None]:
+    """Voice-match every line in a pool of worker processes (WORLD is single-threaded C code, so a 2-core machine
+    does it twice as fast). Returns {line index: None or the exception}; empty when there is too little to do."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = []
+    for spk, spk_lines in by_spk.items():
+        if matcher is None or spk not in targets:
+            continue
+        jobs += [(ln["index"], Path(p1_lines[ln["index"]]["wav"]), targets[spk],
+                  out_dir / "lines" / f"line_{ln['index']:04d}.wav") for ln in spk_lines]
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < PARALLEL_MIN_LINES or workers < 2:
+        return {}
+    (out_dir / "lines").mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {i: pool.submit(_match_one, matcher, src, target, dst) for i, src, target, dst in jobs}
+        return {i: f.result() for i, f in futures.items()}
+
+
 def run_pass2(
     lines: list[dict],
     language: str,
@@ -138,18 +171,19 @@ def run_pass2(
     by_spk: dict[str, list[dict]] = defaultdict(list)
     for ln, slot in zip(lines, slots(lines, total_s)):
         by_spk[ln["speaker"]].append({**ln, "slot": slot})
+    existing_refs = {spk: [Path(r) for r in refs.get(spk, []) if Path(r).exists()] for spk in by_spk}
+    targets = {spk: matcher.profile(r[0]) for spk, r in existing_refs.items() if r and matcher is not None}
+    matched = _match_all_parallel(by_spk, targets, p1_lines, out_dir, matcher) if cloner is None else {}
     for spk, spk_lines in by_spk.items():
-        spk_refs = [Path(r) for r in refs.get(spk, []) if Path(r).exists()]
+        spk_refs = existing_refs[spk]
         sr = SpeakerReport(spk, p1_speakers.get(spk, {}).get("voice", "?"), characters.get(spk),
                            refs_used=[str(r) for r in spk_refs])
         rep.speakers[spk] = sr
-        target = None
+        target = targets.get(spk)
         if not spk_refs:
             sr.fallback_reasons.append("no reference audio for speaker; kept preset voice")
         elif cloner is not None:
             sr.clone_attempted = True
-        if spk_refs and matcher is not None:
-            target = matcher.profile(spk_refs[0])
         for ln in spk_lines:
             p1 = p1_lines[ln["index"]]
             wav = out_dir / "lines" / f"line_{ln['index']:04d}.wav"
@@ -169,7 +203,11 @@ def run_pass2(
                     fallbacks.append("clone->preset")
             if not done and target is not None:
                 try:
-                    matcher.match(Path(p1["wav"]), target, wav)
+                    if ln["index"] in matched:  # already transformed by the worker pool (or failed there)
+                        if isinstance(matched[ln["index"]], BaseException):
+                            raise matched[ln["index"]]
+                    else:
+                        matcher.match(Path(p1["wav"]), target, wav)
                     engine, done = f"{p1['engine']}+{matcher.name}", True
                     sr.voice_match = matcher.name
                 except Exception as exc:  # noqa: BLE001

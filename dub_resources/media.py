@@ -124,32 +124,24 @@ def mux_dubbed_video(
     source: str | Path,
     has_video: bool,
     dubbed_wav: Path,
-    original_wav: Path,
     subtitles_srt: Path | None,
     out_path: Path,
     target_lang: str,
     source_lang: str,
     audio_bitrate: str = "192k",
 ) -> Path:
-    """Matroska with the video stream copied, dubbed track (default) + original track, and a translated subtitle track."""
-    args: list[str] = []
-    inputs = []
-    if has_video:
-        inputs.append(str(source))
-    inputs += [str(dubbed_wav), str(original_wav)]
+    """Matroska with the source's video stream and original audio stream copied untouched, the dubbed track (AAC,
+    default) first, and a translated subtitle track. Copying the original track keeps its quality and costs nothing."""
+    args = ["-i", str(source), "-i", str(dubbed_wav)]
     if subtitles_srt is not None:
-        inputs.append(str(subtitles_srt))
-    for i in inputs:
-        args += ["-i", i]
-    idx = 0
+        args += ["-i", str(subtitles_srt)]
     if has_video:
         args += ["-map", "0:v:0"]
-        idx = 1
-    args += ["-map", f"{idx}:a:0", "-map", f"{idx + 1}:a:0"]
+    args += ["-map", "1:a:0", "-map", "0:a:0"]
     if subtitles_srt is not None:
-        args += ["-map", f"{idx + 2}:s:0"]
+        args += ["-map", "2:s:0"]
     tl, sl = iso639_2(target_lang), iso639_2(source_lang)
-    args += ["-c:v", "copy", "-c:a", "aac", "-b:a", audio_bitrate, "-c:s", "srt"]
+    args += ["-c:v", "copy", "-c:a:0", "aac", "-b:a:0", audio_bitrate, "-c:a:1", "copy", "-c:s", "srt"]
     args += ["-metadata:s:a:0", f"language={tl}", "-metadata:s:a:0", f"title=Dubbed ({target_lang})",
              "-disposition:a:0", "default",
              "-metadata:s:a:1", f"language={sl}", "-metadata:s:a:1", f"title=Original ({source_lang})",
@@ -157,7 +149,6 @@ def mux_dubbed_video(
     if subtitles_srt is not None:
         args += ["-metadata:s:s:0", f"language={tl}", "-metadata:s:s:0", f"title=Subtitles ({target_lang})",
                  "-disposition:s:0", "0"]
-    args += ["-shortest"] if not has_video else []
     with atomic_path(out_path, ".mkv") as tmp:
         run_ffmpeg([*args, "-f", "matroska", str(tmp)], source)
     return out_path

@@ -208,7 +208,7 @@ def dubbed_video(context: AssetExecutionContext, dub: DubResource):
     def compute() -> StageOutput:
         probe = read_json(r.paths.probe)
         out = media.mux_dubbed_video(source=r.reg.source_path, has_video=probe["has_video"],
-                                     dubbed_wav=r.paths.final_mix, original_wav=r.paths.source_48k,
+                                     dubbed_wav=r.paths.final_mix,
                                      subtitles_srt=r.paths.translation_srt(tgt), out_path=r.paths.dubbed_video,
                                      target_lang=tgt, source_lang=src)
         streams = media.stream_summary(out)
