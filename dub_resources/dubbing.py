@@ -106,7 +106,7 @@ def run_pass1(lines: list[dict], language: str, synth, out_dir: Path, total_s: f
     return rep
 
 
-def _concat(wavs: list[Path], sr: int = 16000, max_s: float = 30.0) -> np.ndarray:
+def _concat(wavs: list[Path], sr: int = 16000, max_s: float = 15.0) -> np.ndarray:
     parts, n = [], 0
     for w in wavs:
         x, _ = read_audio(w, sr=sr, mono=True)
@@ -241,7 +241,8 @@ def run_pass2(
     return rep
 
 
-def engine_summary(rep: TtsReport) -> EngineInfo:
+def engine_summary(rep: TtsReport, version: str = "n/a") -> EngineInfo:
+    """One EngineInfo for a whole pass: the providers actually used and every fallback reason."""
     providers = sorted({p for s in rep.speakers.values() for p in s.providers})
     fallbacks = sorted({f for s in rep.speakers.values() for f in s.fallback_reasons})
-    return EngineInfo("+".join(providers) or "none", "n/a", fallbacks)
+    return EngineInfo("+".join(providers) or "none", version, fallbacks)

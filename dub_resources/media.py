@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -44,6 +45,20 @@ class ProbeInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    """'5.1.9-0+deb12u1' (recorded in the stage manifests of the stages that use ffmpeg)."""
+    r = subprocess.run([_require("ffmpeg"), "-version"], capture_output=True, text=True)
+    first = (r.stdout.splitlines() or ["unknown"])[0].split()
+    return first[2] if len(first) > 2 else "unknown"
+
+
+def engine_info() -> "EngineInfo":
+    from .engine import EngineInfo
+
+    return EngineInfo("ffmpeg", ffmpeg_version())
 
 
 def _require(tool: str) -> str:

@@ -42,6 +42,7 @@ def source_audio(context: AssetExecutionContext, dub: DubResource):
         media.extract_audio(src, r.paths.source_48k, r.paths.source_16k)
         write_json_atomic(r.paths.probe, info.to_dict())
         return StageOutput(
+            engine=media.engine_info(),
             outputs={"work_48k": str(r.paths.source_48k), "analysis_16k": str(r.paths.source_16k),
                      "probe": str(r.paths.probe)},
             summary=f"source={src} duration={info.duration_s:.1f}s video={info.has_video}",

@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionContext, asset
 
 from dub_resources import media
+from dub_resources.engine import EngineInfo, package_version
 from dub_resources.manifest import StageManifest, file_fingerprint, read_json, write_json_atomic
 
 from ..partitions import episode_partitions, series_mapping
@@ -70,7 +71,7 @@ def _tts_meta(rep: dict, track: Path) -> dict:
        check_specs=[AssetCheckSpec("pass1_lines_fit_slots", asset="tts_pass1")])
 def tts_pass1(context: AssetExecutionContext, dub: DubResource):
     """Every line spoken with a distinct preset voice per speaker (no clone), fitted to its time slot."""
-    from dub_resources.dubbing import run_pass1
+    from dub_resources.dubbing import engine_summary, run_pass1
     from dub_resources.tts import make_synthesizer
 
     r = episode_run(context, dub)
@@ -80,7 +81,8 @@ def tts_pass1(context: AssetExecutionContext, dub: DubResource):
         lines = _lines(r.paths)
         synth = make_synthesizer(r.settings, lang)
         total = _duration(r.paths)
-        rep = run_pass1(lines, lang, synth, r.paths.tts_dir(1), total, _speakers_in_order(lines)).to_dict()
+        report = run_pass1(lines, lang, synth, r.paths.tts_dir(1), total, _speakers_in_order(lines))
+        rep = report.to_dict()
         write_json_atomic(r.paths.tts_manifest(1), rep)
         track = _render_track(r.paths, 1, rep, total)
         meta = _tts_meta(rep, track)
@@ -88,7 +90,7 @@ def tts_pass1(context: AssetExecutionContext, dub: DubResource):
             outputs={"manifest": str(r.paths.tts_manifest(1)), "dialogue_track": str(track)},
             summary=f"pass=1 language={lang} lines={meta['lines']} voices={meta['voices']} "
                     f"overflow={meta['overflow_lines']}",
-            engine=None, metadata=meta)
+            engine=engine_summary(report, getattr(getattr(synth, "info", None), "version", "n/a")), metadata=meta)
 
     return run_stage(context, stage="tts_pass1", manifest_path=r.paths.manifest("tts_pass1"),
                      inputs={"translation": upstream_fingerprint(r.paths.manifest("translation"))},
@@ -111,7 +113,7 @@ def _mix(context, r, pass_no: int, out: Path, stage: str, checks):
         stats = mix_over_background(r.paths.dialogue_track(pass_no), r.paths.background, out)
         sep = (StageManifest(r.paths.manifest("stems")).load() or {}).get("metadata", {}).get("separated")
         bg = "bed" if sep else "full"
-        return StageOutput(outputs={"mix": str(out)},
+        return StageOutput(outputs={"mix": str(out)}, engine=EngineInfo("dub-mix", f"pyloudnorm {package_version('pyloudnorm')}"),
                            summary=f"background={bg} lufs={stats.integrated_lufs:.1f} peak={stats.peak_dbfs:.1f}dBFS",
                            metadata={**stats.to_dict(), "background": bg, "mix": str(out)})
 
@@ -136,7 +138,7 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
     """Each speaker's lines in its character's voice: XTTS clone when local weights exist, else WORLD voice matching
     of the pass-1 lines toward the character's refs. Per-speaker report: refs_used, clone_attempted/succeeded,
     fallback_reasons, providers, speaker similarity before/after."""
-    from dub_resources.dubbing import run_pass2
+    from dub_resources.dubbing import engine_summary, run_pass2
     from dub_resources.paths import SeriesPaths
     from dub_resources.speaker_embedding import make_speaker_encoder
     from dub_resources.tts import make_cloner
@@ -159,8 +161,9 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
         pass1 = read_json(r.paths.tts_manifest(1))
         total = _duration(r.paths)
         cloner = make_cloner(r.settings)
-        rep = run_pass2(lines, lang, pass1, refs, chars, r.paths.tts_dir(2), total, cloner=cloner,
-                        matcher=WorldVoiceMatcher(), encoder=make_speaker_encoder()).to_dict()
+        report = run_pass2(lines, lang, pass1, refs, chars, r.paths.tts_dir(2), total, cloner=cloner,
+                           matcher=WorldVoiceMatcher(), encoder=make_speaker_encoder())
+        rep = report.to_dict()
         rep["fallbacks"] = fallbacks
         write_json_atomic(r.paths.tts_manifest(2), rep)
         track = _render_track(r.paths, 2, rep, total)
@@ -174,6 +177,7 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
             outputs={"manifest": str(r.paths.tts_manifest(2)), "dialogue_track": str(track)},
             summary=f"pass=2 language={lang} lines={meta['lines']} clone={'yes' if cloner else 'no'} "
                     f"similarity {sims}",
+            engine=engine_summary(report, (cloner.info.version if cloner else WorldVoiceMatcher().info.version)),
             metadata=meta)
 
     return run_stage(context, stage="tts_pass2", manifest_path=r.paths.manifest("tts_pass2"),
@@ -215,7 +219,7 @@ def dubbed_video(context: AssetExecutionContext, dub: DubResource):
         counts: dict[str, int] = {}
         for s in streams:
             counts[s["type"]] = counts.get(s["type"], 0) + 1
-        return StageOutput(outputs={"video": str(out)},
+        return StageOutput(outputs={"video": str(out)}, engine=media.engine_info(),
                            summary=f"video={out} streams={counts}",
                            metadata={"video": str(out), "has_video": probe["has_video"], "streams": counts,
                                      "tracks": streams, "size_mb": round(out.stat().st_size / 1e6, 2)})
