@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from .audio import read_audio, rms_db, write_audio
+from .audio import rms_db, write_audio
 from .diarization.base import Turn
 
 MIN_REF_S = 6.0
@@ -51,16 +52,24 @@ def clean_intervals(turns: list[Turn], speaker: str) -> list[tuple[float, float]
     return out
 
 
+def _piece(path: Path, s: float, e: float, sr: int) -> np.ndarray:
+    """Read [s, e) seconds as mono float32 without loading the whole (episode-long) file."""
+    x = sf.read(str(path), start=max(0, int(s * sr)), stop=max(0, int(e * sr)), dtype="float32", always_2d=True)[0]
+    return x.mean(axis=1)
+
+
 def extract_refs(dialogue_wav: Path, turns: list[Turn], out_dir: Path) -> list[SpeakerRef]:
-    """Pick, per speaker, the loudest-and-longest clean pieces up to MAX_REF_S and write `<speaker>.wav`."""
-    audio, sr = read_audio(dialogue_wav, mono=True)
+    """Pick, per speaker, the loudest-and-longest clean pieces up to MAX_REF_S and write `<speaker>.wav`.
+
+    Only the candidate pieces are read, so memory does not grow with the episode's length."""
+    sr = sf.info(str(dialogue_wav)).samplerate
     gap = np.zeros(int(0.12 * sr), dtype=np.float32)
     refs = []
     for speaker in sorted({t.speaker for t in turns}):
         total = sum(t.end - t.start for t in turns if t.speaker == speaker)
         cands = []
         for s, e in clean_intervals(turns, speaker):
-            x = audio[int(s * sr) : int(e * sr)]
+            x = _piece(dialogue_wav, s, e, sr)
             if x.size == 0:
                 continue
             level = rms_db(x)
@@ -87,7 +96,7 @@ def extract_refs(dialogue_wav: Path, turns: list[Turn], out_dir: Path) -> list[S
             warnings.append("no overlap-free speech; ref contains overlap")
         parts = []
         for s, e in chosen:
-            x = audio[int(s * sr) : int(e * sr)].copy()
+            x = _piece(dialogue_wav, s, e, sr)
             fade = min(int(0.02 * sr), x.size // 4)
             if fade:
                 ramp = np.linspace(0, 1, fade, dtype=np.float32)
