@@ -48,10 +48,6 @@ def rms_db(x: np.ndarray) -> float:
     return 20.0 * np.log10(max(r, 1e-9))
 
 
-def segment(x: np.ndarray, sr: int, start: float, end: float) -> np.ndarray:
-    return x[max(0, int(start * sr)) : max(0, int(end * sr))]
-
-
 def stream_blocks(path: str | Path, block_s: float = 10.0):
     """Yield float32 (n, channels) blocks of a file without reading it whole."""
     info = sf.info(str(path))

@@ -13,21 +13,26 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _subset(eval_dir, dst):
-    (dst / "separation").mkdir(parents=True)
-    os.symlink(eval_dir / "separation" / "mix01", dst / "separation" / "mix01")
-    (dst / "diarization_ami").mkdir()
-    for ext in ("wav", "rttm", "uem"):
-        os.symlink(eval_dir / "diarization_ami" / f"dev00.{ext}", dst / "diarization_ami" / f"dev00.{ext}")
-    (dst / "asr_en").mkdir()
+def _asr_subset(eval_dir, dst, n):
+    """dst/asr_en with the first n items of the eval set (transcripts.tsv + symlinked audio)."""
+    (dst / "asr_en").mkdir(parents=True)
     with open(eval_dir / "asr_en" / "transcripts.tsv", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))[:2]
+        rows = list(csv.DictReader(fh, delimiter="\t"))[:n]
     with open(dst / "asr_en" / "transcripts.tsv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
         w.writeheader()
         w.writerows(rows)
     for r in rows:
         os.symlink(eval_dir / "asr_en" / f"{r['id']}.flac", dst / "asr_en" / f"{r['id']}.flac")
+
+
+def _subset(eval_dir, dst):
+    (dst / "separation").mkdir(parents=True)
+    os.symlink(eval_dir / "separation" / "mix01", dst / "separation" / "mix01")
+    (dst / "diarization_ami").mkdir()
+    for ext in ("wav", "rttm", "uem"):
+        os.symlink(eval_dir / "diarization_ami" / f"dev00.{ext}", dst / "diarization_ami" / f"dev00.{ext}")
+    _asr_subset(eval_dir, dst, 2)
     for split, names in (("episode_a", ["ls1688", "ls367"]), ("episode_b", ["ls1688", "ls367"]),
                          ("distractors", ["ls831"])):
         (dst / "speakers" / split).mkdir(parents=True)
@@ -63,14 +68,7 @@ def test_bench_quick_json_contract(tmp_path, eval_dir):
 
 def test_bench_reports_absent_sections(tmp_path, eval_dir):
     data = tmp_path / "data"
-    (data / "asr_en").mkdir(parents=True)
-    with open(eval_dir / "asr_en" / "transcripts.tsv", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))[:1]
-    with open(data / "asr_en" / "transcripts.tsv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
-        w.writeheader()
-        w.writerows(rows)
-    os.symlink(eval_dir / "asr_en" / f"{rows[0]['id']}.flac", data / "asr_en" / f"{rows[0]['id']}.flac")
+    _asr_subset(eval_dir, data, 1)
     out = tmp_path / "b.json"
     r = subprocess.run([sys.executable, "-m", "dub_assets.cli", "bench", "--quick", "--data", str(data), "--json",
                         str(out), "--sections", "separation,diarization,asr,speakers"], capture_output=True, text=True, timeout=600)
