@@ -128,26 +128,33 @@ def _match_one(matcher, line_wav: Path, target, out_wav: Path):
         return exc
 
 
-def _match_all_parallel(by_spk, targets, p1_lines, out_dir: Path, matcher) -> dict[int, BaseException | None]:
-    """Voice-match every line in a pool of worker processes (WORLD is single-threaded C code, so a 2-core machine
-    does it twice as fast). Returns {line index: None or the exception}; empty when there is too little to do."""
+def _profile_and_match(by_spk, spk_refs, p1_lines, out_dir: Path, matcher, match_lines: bool):
+    """Target voice profiles per speaker and, when `match_lines`, every line voice-matched, in a pool of worker
+    processes when there is enough work (WORLD is single-threaded C code: a 2-core machine does it twice as fast).
+
+    Returns (targets {speaker: VoiceProfile}, matched {line index: None or the exception}); `matched` is empty
+    when the pool is not used, and the caller then matches line by line."""
     import multiprocessing as mp
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = []
-    for spk, spk_lines in by_spk.items():
-        if matcher is None or spk not in targets:
-            continue
-        jobs += [(ln["index"], Path(p1_lines[ln["index"]]["wav"]), targets[spk],
-                  out_dir / "lines" / f"line_{ln['index']:04d}.wav") for ln in spk_lines]
+    if matcher is None:
+        return {}, {}
+    speakers = [spk for spk in by_spk if spk_refs[spk]]
+    n_lines = sum(len(by_spk[spk]) for spk in speakers)
     workers = min(os.cpu_count() or 1, 4)
-    if len(jobs) < PARALLEL_MIN_LINES or workers < 2:
-        return {}
+    if n_lines < PARALLEL_MIN_LINES or workers < 2:
+        return {spk: matcher.profile(spk_refs[spk][0]) for spk in speakers}, {}
     (out_dir / "lines").mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {i: pool.submit(_match_one, matcher, src, target, dst) for i, src, target, dst in jobs}
-        return {i: f.result() for i, f in futures.items()}
+        profiles = {spk: pool.submit(matcher.profile, spk_refs[spk][0]) for spk in speakers}
+        targets = {spk: f.result() for spk, f in profiles.items()}
+        if not match_lines:
+            return targets, {}
+        futures = {ln["index"]: pool.submit(_match_one, matcher, Path(p1_lines[ln["index"]]["wav"]), targets[spk],
+                                            out_dir / "lines" / f"line_{ln['index']:04d}.wav")
+                   for spk in speakers for ln in by_spk[spk]}
+        return targets, {i: f.result() for i, f in futures.items()}
 
 
 def run_pass2(
@@ -172,8 +179,7 @@ def run_pass2(
     for ln, slot in zip(lines, slots(lines, total_s)):
         by_spk[ln["speaker"]].append({**ln, "slot": slot})
     existing_refs = {spk: [Path(r) for r in refs.get(spk, []) if Path(r).exists()] for spk in by_spk}
-    targets = {spk: matcher.profile(r[0]) for spk, r in existing_refs.items() if r and matcher is not None}
-    matched = _match_all_parallel(by_spk, targets, p1_lines, out_dir, matcher) if cloner is None else {}
+    targets, matched = _profile_and_match(by_spk, existing_refs, p1_lines, out_dir, matcher, cloner is None)
     for spk, spk_lines in by_spk.items():
         spk_refs = existing_refs[spk]
         sr = SpeakerReport(spk, p1_speakers.get(spk, {}).get("voice", "?"), characters.get(spk),
