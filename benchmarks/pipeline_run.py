@@ -61,6 +61,7 @@ def main() -> None:
                "preview_mix", "tts_pass2", "final_mix", "dubbed_video"):
         m = read_json(paths.manifest(st)) or {}
         stages[st] = {"wall_s": m.get("wall_time_s"), "engine": (m.get("engine") or {}).get("name"),
+                      "peak_rss_mb": m.get("peak_rss_mb"),
                       "rtf": round(m["wall_time_s"] / duration, 4) if m.get("wall_time_s") else None}
     vm = read_json(Path(a.out) / series / "voice_memory" / "manifest.json") or {}
     stages["voice_memory"] = {"wall_s": vm.get("wall_time_s"), "engine": (vm.get("engine") or {}).get("name")}

@@ -14,6 +14,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, DataVersion, Materi
 
 from dub_resources.engine import EngineInfo
 from dub_resources.manifest import StageManifest, fingerprint
+from dub_resources.resource_usage import PeakRss
 
 FORCE_TAG = "dub/force"
 
@@ -84,9 +85,10 @@ def run_stage(
         meta["cached"] = True
     else:
         t0 = time.perf_counter()
-        out = compute()
+        with PeakRss() as mem:
+            out = compute()
         wall = time.perf_counter() - t0
-        meta = _plain({**out.metadata, "wall_time_s": round(wall, 3)})
+        meta = _plain({**out.metadata, "wall_time_s": round(wall, 3), "peak_rss_mb": round(mem.peak_mb, 1)})
         if out.engine is not None:
             meta.setdefault("engine", f"{out.engine.name} {out.engine.version}")
             if out.engine.fallbacks:
@@ -95,9 +97,9 @@ def run_stage(
             stage=stage, fp=fp, inputs=inputs, outputs=out.outputs,
             engine=out.engine.to_dict() if out.engine else None, params={**params, **out.params_used},
             wall_time_s=wall, fallbacks=out.engine.fallbacks if out.engine else [],
-            extra={"metadata": meta, "summary": out.summary},
+            extra={"metadata": meta, "summary": out.summary, "peak_rss_mb": round(mem.peak_mb, 1)},
         )
-        context.log.info(f"{stage}: {out.summary} ({wall:.1f}s)")
+        context.log.info(f"{stage}: {out.summary} ({wall:.1f}s, peak RSS {mem.peak_mb:.0f} MB)")
         meta["cached"] = False
     meta["manifest"] = str(manifest_path)
     return MaterializeResult(

