@@ -1,21 +1,28 @@
 """Text normalisation and WER/CER for ASR evaluation (tests and benchmarks share these).
 
 References come in different styles (upper case, punctuation, spelled-out numbers), so both sides are normalised
-before scoring. English uses Whisper's EnglishTextNormalizer (as shipped in transformers) when available; other
-languages get a basic normaliser: lower case, punctuation and symbols removed, whitespace collapsed.
+before scoring. English uses Whisper's EnglishTextNormalizer (as shipped in transformers) with Whisper's own
+British->American spelling map (data/whisper_english_spelling.json: openai/whisper normalizers/english.json, MIT,
+taken from the `whisper-normalizer` wheel), so "colour"/"color" score the same as in Whisper's published WERs.
+One documented addition: tokens left with no letter or digit are dropped (Whisper's rule that strips a period not
+followed by a digit leaves a lone "." behind for an ellipsis, "for..." -> "for ."). Other languages get a basic
+normaliser: lower case, punctuation and symbols removed, whitespace collapsed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Sequence
 
 # Scripts written without spaces: CER is computed on characters with spaces removed.
 NO_SPACE_LANGS = {"zh", "ja", "th", "lo", "my", "km", "yue"}
 _BRACKETS = re.compile(r"[<\[][^>\]]*[>\]]")
 _SPACES = re.compile(r"\s+")
+_SPELLING_MAP = Path(__file__).resolve().parent / "data" / "whisper_english_spelling.json"
 
 
 def normalize_basic(text: str) -> str:
@@ -33,19 +40,31 @@ def _english_normalizer() -> Callable[[str], str] | None:
         from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
     except Exception:  # transformers missing or changed layout: fall back to the basic normaliser
         return None
-    # The British->American spelling map ships with Whisper tokenizers (normalizer.json), not offline here.
-    return EnglishTextNormalizer({})
+    return EnglishTextNormalizer(english_spelling_map())
+
+
+@lru_cache(maxsize=1)
+def english_spelling_map() -> dict[str, str]:
+    """Whisper's British->American spelling map (1.7k words); empty if the data file is missing."""
+    try:
+        return json.loads(_SPELLING_MAP.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def english_normalizer_name() -> str:
     """Which English normaliser is active (recorded by benchmarks)."""
-    return "whisper-english (transformers)" if _english_normalizer() is not None else "basic"
+    if _english_normalizer() is None:
+        return "basic"
+    return f"whisper-english (transformers, {len(english_spelling_map())} spellings, symbol-only tokens dropped)"
 
 
 def normalize_en(text: str) -> str:
     """Whisper's English normaliser (numbers, contractions, fillers) or the basic one if unavailable."""
     norm = _english_normalizer()
-    return _SPACES.sub(" ", norm(text)).strip() if norm is not None else normalize_basic(text)
+    if norm is None:
+        return normalize_basic(text)
+    return " ".join(t for t in norm(text).split() if any(ch.isalnum() for ch in t))
 
 
 def normalize(text: str, lang: str = "en") -> str:

@@ -8,10 +8,11 @@ from .whisper import (
     make_transcriber,
     resolve_model,
     tiny_en_dir,
+    weights_source,
     whisper_base_dir,
 )
 
 __all__ = [
     "AsrSegment", "Transcriber", "Transcript", "Word", "FasterWhisperTranscriber", "cache_dir", "load_model",
-    "make_transcriber", "resolve_model", "tiny_en_dir", "whisper_base_dir",
+    "make_transcriber", "resolve_model", "tiny_en_dir", "weights_source", "whisper_base_dir",
 ]
