@@ -94,6 +94,11 @@ def print_table(result: dict) -> None:
         for k in keys:
             if k in result[sec]:
                 print(f"{sec:<12} {k:<30} {_fmt(result[sec][k])}")
+        if sec == "diarization" and isinstance(result[sec].get("long"), dict):
+            lg = result[sec]["long"]
+            print(f"{sec:<12} {'long (concatenated clips)':<30} der {_fmt(lg['der'])} (missed {_fmt(lg['missed'])}, "
+                  f"fa {_fmt(lg['false_alarm'])}, conf {_fmt(lg['confusion'])}), speakers {lg['est_speakers']}/"
+                  f"{lg['true_speakers']}, {_fmt(lg['duration_s'])} s in {_fmt(lg['wall_s'])} s")
         print(f"{sec:<12} {'engine':<30} {ename} {eng.get('version', '') if isinstance(eng, dict) else ''}")
     if result.get("absent"):
         print(f"absent sections: {', '.join(result['absent'])}")

@@ -80,11 +80,56 @@ def bench_diarization(data: Path, settings: Settings, quick: bool) -> dict:
                      "speakers_ref": ref_n, "speakers_hyp": len(res.speakers),
                      "count_correct": ref_n == len(res.speakers), "wall_s": round(wall, 2)})
     pooled = pooled_der(reps) if reps else {"der": None, "missed": None, "false_alarm": None, "confusion": None}
-    return {"engine": engine.to_dict() if engine else None, "rows": rows,
-            **{k: (round(pooled[k], 4) if pooled[k] is not None else None)
-               for k in ("der", "missed", "false_alarm", "confusion")},
-            "speaker_count_correct": sum(r["count_correct"] for r in rows), "files": len(rows),
-            "scoring": "pyannote.metrics DiarizationErrorRate, collar 0, overlap scored, inside UEM"}
+    out = {"engine": engine.to_dict() if engine else None, "rows": rows,
+           **{k: (round(pooled[k], 4) if pooled[k] is not None else None)
+              for k in ("der", "missed", "false_alarm", "confusion")},
+           "speaker_count_correct": sum(r["count_correct"] for r in rows), "files": len(rows),
+           "scoring": "pyannote.metrics DiarizationErrorRate, collar 0, overlap scored, inside UEM"}
+    if not quick and len(uris) > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            wav, ref, uem = build_long_diarization_input(d, Path(tmp) / "long.wav")
+            t0 = time.perf_counter()
+            res = diarizer.diarize(wav)
+            wall = time.perf_counter() - t0
+            rep = der(ref, res.turns, uem, uri="long")
+            out["long"] = {**{k: round(rep[k], 4) for k in ("der", "missed", "false_alarm", "confusion")},
+                           "est_speakers": len(res.speakers), "true_speakers": len(ref.labels()),
+                           "duration_s": round(res.stats["duration_s"], 2), "wall_s": round(wall, 2),
+                           "timings_s": res.stats.get("timings_s")}
+    return out
+
+
+def build_long_diarization_input(d: Path, out: Path):
+    """One long input from the AMI clips (index.csv order, UEM regions only), as diarization meets a whole
+    episode: returns (wav path, reference Annotation, UEM Timeline). References are shifted, labels kept, so
+    a participant heard in several clips (index.csv `shares_speakers_with`) stays one speaker."""
+    import soundfile as sf
+    from pyannote.core import Annotation, Segment, Timeline
+
+    from dub_resources.diarization.metrics import load_rttm
+
+    with open(d / "index.csv", newline="") as fh:
+        uris = [r["uri"] for r in csv.DictReader(fh)]
+    ref, regions, offset, sr = Annotation(uri="long"), [], 0.0, 16000
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with sf.SoundFile(str(out), "w", samplerate=sr, channels=1, subtype="PCM_16") as fh:
+        for uri in uris:
+            x, _ = read_audio(d / f"{uri}.wav", sr=sr, mono=True)
+            clip_ref = load_rttm(d / f"{uri}.rttm")[uri]
+            for line in (d / f"{uri}.uem").read_text().splitlines():
+                f = line.split()
+                if len(f) < 4 or f[0] != uri:
+                    continue
+                a, b = int(round(float(f[2]) * sr)), min(int(round(float(f[3]) * sr)), x.size)
+                if b <= a:
+                    continue
+                fh.write(x[a:b])
+                for seg, _, label in clip_ref.crop(Segment(a / sr, b / sr), mode="intersection") \
+                        .itertracks(yield_label=True):
+                    ref[Segment(seg.start - a / sr + offset, seg.end - a / sr + offset)] = label
+                regions.append(Segment(offset, offset + (b - a) / sr))
+                offset += (b - a) / sr
+    return out, ref, Timeline(regions, uri="long")
 
 
 def bench_asr(data: Path, settings: Settings, quick: bool) -> dict:

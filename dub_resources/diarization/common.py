@@ -156,6 +156,70 @@ def ahc(embeddings: np.ndarray, threshold: float, num_clusters: int | None = Non
     return labels.astype(int)
 
 
+def constrained_cosine_ahc(embeddings: np.ndarray, threshold: float, weights: np.ndarray | None = None,
+                           cannot_link=None) -> np.ndarray:
+    """Agglomerative clustering on the cosine between normalised (weighted) cluster centroids, with cannot-link
+    pairs -> labels 0..k-1.
+
+    Why not scipy's centroid linkage: its centroids are plain means of unit vectors, and the mean of two
+    different voices is short and sits near every other voice, so once a few speakers merge the cluster
+    swallows the rest (on 6 min of AMI, threshold 0.70 -> 15 speakers, 0.75 -> 6, DER 0.36 -> 0.70). Here a
+    merged cluster is compared by its direction only. Cannot-link (the segmentation model put both in one
+    window as two different local speakers) blocks merges across speakers who talk in the same scene, which
+    is what keeps the result stable when the threshold is off. `threshold` is the euclidean distance between
+    unit centroids, d = sqrt(2 - 2 cos) (merge while d < threshold). cannot_link: None, a boolean (n, n)
+    array or a scipy sparse matrix (nonzero = never in one cluster). O(n^2) float32 memory: cap n upstream.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    n = len(x)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    w = np.ones(n, dtype=np.float32) if weights is None else np.maximum(np.asarray(weights, np.float32), 1e-6)
+    min_cos = 1.0 - threshold ** 2 / 2.0
+    sums = x * w[:, None]
+    units = x.copy()
+    if cannot_link is None:
+        cl = np.zeros((n, n), dtype=bool)
+    elif hasattr(cannot_link, "toarray"):
+        cl = cannot_link.toarray() != 0
+    else:
+        cl = np.asarray(cannot_link, dtype=bool).copy()
+    np.fill_diagonal(cl, True)
+    sim = units @ units.T
+    sim[cl] = -np.inf
+    alive = np.ones(n, dtype=bool)
+    owner = np.arange(n)
+    best = np.argmax(sim, axis=1)
+    best_val = sim[np.arange(n), best]
+    while True:
+        i = int(np.argmax(best_val))
+        if not np.isfinite(best_val[i]) or best_val[i] < min_cos:
+            break
+        j = int(best[i])
+        sums[i] += sums[j]
+        units[i] = sums[i] / max(float(np.linalg.norm(sums[i])), 1e-12)
+        owner[owner == j] = i
+        alive[j] = False
+        cl[i] |= cl[j]
+        cl[:, i] = cl[i]
+        row = units @ units[i]
+        row[cl[i] | ~alive] = -np.inf
+        sim[i], sim[:, i] = row, row
+        sim[j], sim[:, j] = -np.inf, -np.inf
+        best_val[j] = -np.inf
+        stale = np.where(alive & ((best == i) | (best == j)))[0]
+        if len(stale):
+            best[stale] = np.argmax(sim[stale], axis=1)
+            best_val[stale] = sim[stale, best[stale]]
+        closer = alive & (row > best_val)
+        best[closer], best_val[closer] = i, row[closer]
+        best[i] = int(np.argmax(row))
+        best_val[i] = row[best[i]]
+    _, labels = np.unique(owner, return_inverse=True)
+    return labels.astype(int)
+
+
 def _force_num_clusters(x: np.ndarray, labels: np.ndarray, target: int) -> np.ndarray:
     """Reach exactly `target` clusters from the threshold clustering with the least disruption.
 
