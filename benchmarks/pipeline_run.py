@@ -32,6 +32,7 @@ def main() -> None:
     from dub_resources import media
     from dub_resources.manifest import read_json
     from dub_resources.paths import EpisodePaths
+    from dub_resources.isolation import fork_is_safe, isolation_enabled
     from dub_resources.registry import register_episode
 
     series, episode = "bench", "s01e01"
@@ -64,11 +65,18 @@ def main() -> None:
                       "peak_rss_mb": m.get("peak_rss_mb"),
                       "rtf": round(m["wall_time_s"] / duration, 4) if m.get("wall_time_s") else None}
     vm = read_json(Path(a.out) / series / "voice_memory" / "manifest.json") or {}
-    stages["voice_memory"] = {"wall_s": vm.get("wall_time_s"), "engine": (vm.get("engine") or {}).get("name")}
+    stages["voice_memory"] = {"wall_s": vm.get("wall_time_s"), "engine": (vm.get("engine") or {}).get("name"),
+                              "peak_rss_mb": vm.get("peak_rss_mb")}
     json.dump({"duration_s": round(duration, 2), "full_wall_s": round(full, 2), "rtf_end_to_end": round(full / duration, 4),
                "pass2_rerun_s": round(p2, 2), "pass2_rerun_fraction": round(p2 / full, 4),
                "unchanged_rerun_s": round(unchanged, 2), "unchanged_rerun_fraction": round(unchanged / full, 4),
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               # stages run in forked children and worker pools: the peak is the largest sampled total of this
+               # process and all its descendants during any stage, or this process's own peak if larger
+               "peak_rss_mb": round(max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] +
+                                        [v["peak_rss_mb"] or 0 for v in stages.values() if "peak_rss_mb" in v]), 1),
+               "peak_rss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               # stages ran in forked children only if this process never loaded these runtimes
+               "stage_isolation": isolation_enabled() and fork_is_safe(),
                "stages": stages}, sys.stdout)
 
 

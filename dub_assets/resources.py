@@ -23,6 +23,7 @@ class DubResource(ConfigurableResource):
     transcriber: Optional[str] = None
     translator: Optional[str] = None
     synthesizer: Optional[str] = None
+    dubbed_audio_codec: Optional[str] = None
 
     def settings(self) -> Settings:
         s = Settings.from_env()
@@ -32,7 +33,7 @@ class DubResource(ConfigurableResource):
         if self.models_dir:
             overrides["models_dir"] = Path(self.models_dir).resolve()
         for name in ("voice_memory", "privacy_mode", "separator", "diarizer", "transcriber", "translator",
-                     "synthesizer"):
+                     "synthesizer", "dubbed_audio_codec"):
             v = getattr(self, name)
             if v is not None:
                 overrides[name] = v

@@ -14,7 +14,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, DataVersion, Materi
 
 from dub_resources.engine import EngineInfo
 from dub_resources.manifest import StageManifest, fingerprint
-from dub_resources.resource_usage import PeakRss
+from dub_resources.isolation import run_isolated
+from dub_resources.resource_usage import PeakRss, release_memory
 
 FORCE_TAG = "dub/force"
 
@@ -73,8 +74,12 @@ def run_stage(
     params: dict[str, Any],
     compute: Callable[[], StageOutput],
     checks: CheckFn | None = None,
+    isolate: bool = False,
 ) -> MaterializeResult:
-    """Skip when the stored manifest has the same fingerprint (unless the run is tagged dub/force=true)."""
+    """Skip when the stored manifest has the same fingerprint (unless the run is tagged dub/force=true).
+
+    `isolate`: compute runs in a forked child (dub_resources.isolation) so the models it loads leave with it; its
+    compute must not log through the Dagster context (the child does not own the event log)."""
     fp = fingerprint(stage, inputs, params)
     manifest = StageManifest(manifest_path)
     force = context.run.tags.get(FORCE_TAG, "false").lower() == "true"
@@ -86,7 +91,8 @@ def run_stage(
     else:
         t0 = time.perf_counter()
         with PeakRss() as mem:
-            out = compute()
+            out = run_isolated(compute, stage) if isolate else compute()
+            release_memory()
         wall = time.perf_counter() - t0
         meta = _plain({**out.metadata, "wall_time_s": round(wall, 3), "peak_rss_mb": round(mem.peak_mb, 1)})
         if out.engine is not None:

@@ -82,17 +82,31 @@ def assign_preset_voices(speakers: list[str], presets: list[str]) -> dict[str, s
     return {spk: presets[i % len(presets)] for i, spk in enumerate(speakers)}
 
 
-def run_pass1(lines: list[dict], language: str, synth, out_dir: Path, total_s: float, speakers: list[str]) -> TtsReport:
+# Below this many lines a worker pool costs more to start than it saves.
+PARALLEL_MIN_LINES = 16
+
+
+def _speak_line(synth, text: str, language: str, voice: str, raw: Path, wav: Path, slot: float):
+    """One pass-1 line: synthesize (engine chain with fallbacks) and fit to its slot."""
     from .tts import fit_to_slot, synthesize_line
 
+    res = synthesize_line(synth, text, language, voice, raw)
+    return res, fit_to_slot(raw, wav, slot)
+
+
+def run_pass1(lines: list[dict], language: str, synth, out_dir: Path, total_s: float, speakers: list[str]) -> TtsReport:
+    """Every line in its speaker's preset voice, fitted to its slot.
+
+    Lines are spoken one after another in this process: Kokoro already uses both cores, and two single-threaded
+    worker processes were measured only ~6% faster here for ~0.9 GB more memory."""
     voices = assign_preset_voices(speakers, synth.preset_voices(language))
     rep = TtsReport(1, language, [], {s: SpeakerReport(s, voices[s]) for s in speakers})
-    for ln, slot in zip(lines, slots(lines, total_s)):
+    jobs = [(ln, slot, out_dir / "raw" / f"line_{ln['index']:04d}.wav", out_dir / "lines" / f"line_{ln['index']:04d}.wav")
+            for ln, slot in zip(lines, slots(lines, total_s))]
+    results = [_speak_line(synth, ln["target_text"], language, voices[ln["speaker"]], raw, wav, slot)
+               for ln, slot, raw, wav in jobs]
+    for (ln, slot, _raw, wav), (res, fit) in zip(jobs, results):
         spk = ln["speaker"]
-        raw = out_dir / "raw" / f"line_{ln['index']:04d}.wav"
-        wav = out_dir / "lines" / f"line_{ln['index']:04d}.wav"
-        res = synthesize_line(synth, ln["target_text"], language, voices[spk], raw)
-        fit = fit_to_slot(raw, wav, slot)
         sr = rep.speakers[spk]
         sr.lines += 1
         if res.engine.name not in sr.providers:
@@ -106,18 +120,20 @@ def run_pass1(lines: list[dict], language: str, synth, out_dir: Path, total_s: f
     return rep
 
 
-def _concat(wavs: list[Path], sr: int = 16000, max_s: float = 15.0) -> np.ndarray:
+SIMILARITY_SPEECH_S = 8.0  # speech per side for the before/after similarity report (CAM++ cost grows with length)
+
+
+def _concat(wavs: list[Path], sr: int = 16000, max_s: float = SIMILARITY_SPEECH_S) -> np.ndarray:
+    """The first `max_s` seconds of the wavs joined (16 kHz mono), for one speaker embedding."""
     parts, n = [], 0
     for w in wavs:
         x, _ = read_audio(w, sr=sr, mono=True)
-        parts.append(x)
-        n += x.size
-        if n > max_s * sr:
+        parts.append(x[: int(max_s * sr) - n])
+        n += parts[-1].size
+        if n >= max_s * sr:
             break
     return np.concatenate(parts) if parts else np.zeros(sr, dtype=np.float32)
 
-
-PARALLEL_MIN_LINES = 16
 
 
 def _match_one(matcher, line_wav: Path, target, out_wav: Path):
@@ -128,33 +144,42 @@ def _match_one(matcher, line_wav: Path, target, out_wav: Path):
         return exc
 
 
-def _profile_and_match(by_spk, spk_refs, p1_lines, out_dir: Path, matcher, match_lines: bool):
-    """Target voice profiles per speaker and, when `match_lines`, every line voice-matched, in a pool of worker
-    processes when there is enough work (WORLD is single-threaded C code: a 2-core machine does it twice as fast).
+def _profile_and_match(by_spk, spk_refs, p1_lines, out_dir: Path, matcher, match_lines: bool, profile_cache=None):
+    """Target voice profiles per speaker (read from `profile_cache` when the voice-refs stage already computed
+    them) and, when `match_lines`, every line voice-matched, in a pool of worker processes when there is enough
+    work (WORLD is single-threaded C code: a 2-core machine does it twice as fast).
 
-    Returns (targets {speaker: VoiceProfile}, matched {line index: None or the exception}); `matched` is empty
-    when the pool is not used, and the caller then matches line by line."""
+    Returns (targets {speaker: VoiceProfile}, matched {line index: None or the exception}, profile errors
+    {speaker: exception}); `matched` is empty when the pool is not used, and the caller then matches line by line.
+    A speaker whose ref cannot be profiled keeps its preset voice (the caller records why)."""
     import multiprocessing as mp
     import os
     from concurrent.futures import ProcessPoolExecutor
 
+    from .voice_match import VoiceProfile, profiles_for
+
     if matcher is None:
-        return {}, {}
-    speakers = [spk for spk in by_spk if spk_refs[spk]]
+        return {}, {}, {}
+    found = profiles_for(matcher, [spk_refs[spk][0] for spk in by_spk if spk_refs[spk]], profile_cache)
+    targets, errors = {}, {}
+    for spk in by_spk:
+        if spk_refs[spk]:
+            res = found[Path(spk_refs[spk][0])]
+            if isinstance(res, VoiceProfile):
+                targets[spk] = res
+            else:
+                errors[spk] = res
+    speakers = list(targets)
     n_lines = sum(len(by_spk[spk]) for spk in speakers)
     workers = min(os.cpu_count() or 1, 4)
-    if n_lines < PARALLEL_MIN_LINES or workers < 2:
-        return {spk: matcher.profile(spk_refs[spk][0]) for spk in speakers}, {}
+    if not match_lines or n_lines < PARALLEL_MIN_LINES or workers < 2:
+        return targets, {}, errors
     (out_dir / "lines").mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        profiles = {spk: pool.submit(matcher.profile, spk_refs[spk][0]) for spk in speakers}
-        targets = {spk: f.result() for spk, f in profiles.items()}
-        if not match_lines:
-            return targets, {}
         futures = {ln["index"]: pool.submit(_match_one, matcher, Path(p1_lines[ln["index"]]["wav"]), targets[spk],
                                             out_dir / "lines" / f"line_{ln['index']:04d}.wav")
                    for spk in speakers for ln in by_spk[spk]}
-        return targets, {i: f.result() for i, f in futures.items()}
+        return targets, {i: f.result() for i, f in futures.items()}, errors
 
 
 def run_pass2(
@@ -168,6 +193,7 @@ def run_pass2(
     cloner=None,
     matcher=None,
     encoder=None,
+    profile_cache=None,
 ) -> TtsReport:
     """Each speaker's lines in its character's voice. cloner: CloningSynthesizer or None; matcher: VoiceMatcher."""
     from .tts import fit_to_slot
@@ -179,7 +205,8 @@ def run_pass2(
     for ln, slot in zip(lines, slots(lines, total_s)):
         by_spk[ln["speaker"]].append({**ln, "slot": slot})
     existing_refs = {spk: [Path(r) for r in refs.get(spk, []) if Path(r).exists()] for spk in by_spk}
-    targets, matched = _profile_and_match(by_spk, existing_refs, p1_lines, out_dir, matcher, cloner is None)
+    targets, matched, profile_errors = _profile_and_match(by_spk, existing_refs, p1_lines, out_dir, matcher,
+                                                          cloner is None, profile_cache)
     for spk, spk_lines in by_spk.items():
         spk_refs = existing_refs[spk]
         sr = SpeakerReport(spk, p1_speakers.get(spk, {}).get("voice", "?"), characters.get(spk),
@@ -188,6 +215,9 @@ def run_pass2(
         target = targets.get(spk)
         if not spk_refs:
             sr.fallback_reasons.append("no reference audio for speaker; kept preset voice")
+        elif spk in profile_errors:
+            err = profile_errors[spk]
+            sr.fallback_reasons.append(f"voice profile failed: {type(err).__name__}: {err}"[:300])
         elif cloner is not None:
             sr.clone_attempted = True
         for ln in spk_lines:

@@ -17,6 +17,9 @@ class InputError(DubError):
         self.cause = cause
         super().__init__(f"{path}: {cause}")
 
+    def __reduce__(self):  # picklable: errors travel back from isolated stage processes
+        return (type(self), (self.path, self.cause))
+
 
 class EngineUnavailable(DubError):
     """An engine cannot run here (package or weights missing); callers fall back."""
@@ -26,6 +29,9 @@ class UnsupportedLanguagePair(DubError):
     """No translator is available for a language pair: never a silent pass-through."""
 
     def __init__(self, source: str, target: str, tried: list[str] | None = None):
-        self.source, self.target = source, target
+        self.source, self.target, self.tried = source, target, tried
         extra = f" (tried: {', '.join(tried)})" if tried else ""
         super().__init__(f"no translator for {source}->{target}{extra}")
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.target, self.tried))

@@ -143,10 +143,18 @@ def mux_dubbed_video(
     out_path: Path,
     target_lang: str,
     source_lang: str,
-    audio_bitrate: str = "192k",
+    audio_codec: str = "opus",
 ) -> Path:
-    """Matroska with the source's video stream and original audio stream copied untouched, the dubbed track (AAC,
-    default) first, and a translated subtitle track. Copying the original track keeps its quality and costs nothing."""
+    """Matroska with the source's video stream and original audio stream copied untouched, the dubbed track
+    (default) first, and a translated subtitle track. Copying the original track keeps its quality and costs nothing.
+
+    The dubbed track is Opus 160 kb/s by default (Matroska's native codec, transparent at that rate, and about 3x
+    cheaper to encode than ffmpeg's AAC on a long episode), or AAC 192 kb/s (`audio_codec="aac"`) for deliveries
+    that require it."""
+    codecs = {"opus": ["libopus", "160k"], "aac": ["aac", "192k"]}
+    if audio_codec not in codecs:
+        raise DubError(f"unknown dubbed audio codec {audio_codec!r}: use opus or aac")
+    encoder, bitrate = codecs[audio_codec]
     args = ["-i", str(source), "-i", str(dubbed_wav)]
     if subtitles_srt is not None:
         args += ["-i", str(subtitles_srt)]
@@ -156,7 +164,7 @@ def mux_dubbed_video(
     if subtitles_srt is not None:
         args += ["-map", "2:s:0"]
     tl, sl = iso639_2(target_lang), iso639_2(source_lang)
-    args += ["-c:v", "copy", "-c:a:0", "aac", "-b:a:0", audio_bitrate, "-c:a:1", "copy", "-c:s", "srt"]
+    args += ["-c:v", "copy", "-c:a:0", encoder, "-b:a:0", bitrate, "-c:a:1", "copy", "-c:s", "srt"]
     args += ["-metadata:s:a:0", f"language={tl}", "-metadata:s:a:0", f"title=Dubbed ({target_lang})",
              "-disposition:a:0", "default",
              "-metadata:s:a:1", f"language={sl}", "-metadata:s:a:1", f"title=Original ({source_lang})",

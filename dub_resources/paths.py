@@ -163,6 +163,11 @@ class SeriesPaths:
     def voice_memory_summary(self) -> Path:
         return self.root / "voice_memory" / "summary.json"
 
+    @property
+    def voice_profiles(self) -> Path:
+        """Voice profiles of reference wavs, by content (voice_match.ProfileCache)."""
+        return self.root / "voice_profiles"
+
     def episode_mapping(self, episode: str) -> Path:
         """Episode-local speaker->character mapping (written even when the persistent store is off)."""
         return self.root / "voice_memory" / "episodes" / f"{episode}.json"

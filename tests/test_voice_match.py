@@ -159,3 +159,27 @@ def test_silent_line_passes_through(profiles, matcher, tmp_path):
     info = matcher.match(src, profiles["ls367"], tmp_path / "out.wav")
     y, sr = sf.read(str(tmp_path / "out.wav"), dtype="float32")
     assert "skipped" in info and sr == 24000 and len(y) == 24000 and not np.any(y)
+
+
+def test_profile_cache_computes_once_and_reads_back(eval_speakers, matcher, tmp_path, monkeypatch):
+    """Ref profiles are kept by content: a second lookup (a pass-2 rerun) reads them instead of re-running WORLD."""
+    from dub_resources.voice_match import ProfileCache, profiles_for
+
+    wavs = [sorted((eval_speakers / "episode_a" / spk).glob("*.wav"))[0] for _, spk in PAIRS]
+    cache = ProfileCache(tmp_path / "profiles")
+    first = profiles_for(matcher, wavs, cache)
+    assert all(isinstance(first[w], VoiceProfile) for w in wavs)
+    assert len(list((tmp_path / "profiles").glob("*.json"))) == len(wavs)
+
+    def no_world(*_a, **_k):
+        raise AssertionError("profile recomputed despite a cache hit")
+
+    monkeypatch.setattr(WorldVoiceMatcher, "profile", no_world)
+    again = profiles_for(matcher, wavs, cache)
+    for w in wavs:
+        assert again[w].f0_median_hz == pytest.approx(first[w].f0_median_hz)
+        assert again[w].extra["env_log10"] == first[w].extra["env_log10"]
+    # a different recording is a miss, and the failure comes back per file instead of raising
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(800, np.float32), 16000)
+    assert isinstance(profiles_for(matcher, [short], cache)[short], AssertionError)

@@ -2,11 +2,15 @@
 
 
 import json
+from pathlib import Path
+
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, asset
 
 from dub_resources import media
 from dub_resources.audio import sum_error_db
+from dub_resources.asr.base import REVISION as ASR_REVISION
+from dub_resources.diarization.base import REVISION as DIARIZATION_REVISION
 from dub_resources.diarization.base import Turn
 from dub_resources.manifest import (
     StageManifest,
@@ -16,6 +20,7 @@ from dub_resources.manifest import (
     write_text_atomic,
 )
 from dub_resources.segments import build_lines
+from dub_resources.separation.base import REVISION as SEPARATION_REVISION
 
 from ..partitions import episode_partitions
 from ..resources import DubResource
@@ -88,7 +93,7 @@ def stems(context: AssetExecutionContext, dub: DubResource):
 
     return run_stage(context, stage="stems", manifest_path=r.paths.manifest("stems"),
                      inputs={"source": upstream_fingerprint(r.paths.manifest("source"))},
-                     params={"separator": r.settings.separator}, compute=compute, checks=_stems_checks)
+                     params={"separator": r.settings.separator, "revision": SEPARATION_REVISION}, compute=compute, checks=_stems_checks)
 
 
 def _diar_checks(meta: dict) -> list[AssetCheckResult]:
@@ -126,8 +131,9 @@ def diarization(context: AssetExecutionContext, dub: DubResource):
 
     return run_stage(context, stage="diarization", manifest_path=r.paths.manifest("diarization"),
                      inputs={"stems": upstream_fingerprint(r.paths.manifest("stems"))},
-                     params={"diarizer": r.settings.diarizer, "num_speakers": r.settings.num_speakers},
-                     compute=compute, checks=_diar_checks)
+                     params={"diarizer": r.settings.diarizer, "num_speakers": r.settings.num_speakers,
+                             "revision": DIARIZATION_REVISION},
+                     compute=compute, checks=_diar_checks, isolate=True)
 
 
 @asset(partitions_def=episode_partitions, group_name=GROUP_LISTEN, deps=[stems])
@@ -156,7 +162,8 @@ def transcript(context: AssetExecutionContext, dub: DubResource):
 
     return run_stage(context, stage="transcript", manifest_path=r.paths.manifest("transcript"),
                      inputs={"stems": upstream_fingerprint(r.paths.manifest("stems"))},
-                     params={"transcriber": r.settings.transcriber, "language": lang}, compute=compute)
+                     params={"transcriber": r.settings.transcriber, "language": lang, "revision": ASR_REVISION},
+                     compute=compute, isolate=True)
 
 
 def _load_transcript(path):
@@ -227,6 +234,8 @@ def translation(context: AssetExecutionContext, dub: DubResource):
 @asset(partitions_def=episode_partitions, group_name=GROUP_LISTEN, deps=[diarization, stems])
 def voice_refs(context: AssetExecutionContext, dub: DubResource):
     """Per speaker, 6-12 s of the cleanest single-speaker speech from the dialogue stem, with a manifest."""
+    from dub_resources.paths import SeriesPaths
+    from dub_resources.voice_match import ProfileCache, WorldVoiceMatcher, profiles_for
     from dub_resources.voice_refs import extract_refs
 
     r = episode_run(context, dub)
@@ -235,6 +244,9 @@ def voice_refs(context: AssetExecutionContext, dub: DubResource):
         meta = (StageManifest(r.paths.manifest("stems")).load() or {}).get("metadata", {})
         src = r.paths.dialogue if meta.get("separated") else r.paths.source_48k
         refs = extract_refs(src, load_turns(r.paths.diarization_json), r.paths.refs_dir)
+        # the refs' voice profiles (pass 2's targets) are computed here, once: a pass-2 rerun only reads them
+        profiles_for(WorldVoiceMatcher(), [Path(x.wav) for x in refs],
+                     ProfileCache(SeriesPaths(r.settings.output_dir, r.series).voice_profiles))
         write_json_atomic(r.paths.refs_manifest, {"input": "dialogue" if meta.get("separated") else "full",
                                                   "speakers": {x.speaker: x.to_dict() for x in refs}})
         warnings = sum(len(x.warnings) for x in refs)

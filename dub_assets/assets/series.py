@@ -83,4 +83,4 @@ def voice_memory(context: AssetExecutionContext, dub: DubResource):
 
     return run_stage(context, stage="voice_memory", manifest_path=sp.root / "voice_memory" / "manifest.json",
                      inputs=inputs, params={"persistent": active, "store": str(store_root) if active else None},
-                     compute=compute)
+                     compute=compute, isolate=True)

@@ -95,7 +95,7 @@ def tts_pass1(context: AssetExecutionContext, dub: DubResource):
     return run_stage(context, stage="tts_pass1", manifest_path=r.paths.manifest("tts_pass1"),
                      inputs={"translation": upstream_fingerprint(r.paths.manifest("translation"))},
                      params={"synthesizer": r.settings.synthesizer, "language": lang}, compute=compute,
-                     checks=_fit_checks("pass1_lines_fit_slots"))
+                     checks=_fit_checks("pass1_lines_fit_slots"), isolate=True)
 
 
 def _mix_checks(name: str):
@@ -142,7 +142,7 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
     from dub_resources.paths import SeriesPaths
     from dub_resources.speaker_embedding import make_speaker_encoder
     from dub_resources.tts import make_cloner
-    from dub_resources.voice_match import WorldVoiceMatcher
+    from dub_resources.voice_match import ProfileCache, WorldVoiceMatcher
 
     r = episode_run(context, dub)
     lang = r.reg.target_lang
@@ -162,7 +162,8 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
         total = _duration(r.paths)
         cloner = make_cloner(r.settings)
         report = run_pass2(lines, lang, pass1, refs, chars, r.paths.tts_dir(2), total, cloner=cloner,
-                           matcher=WorldVoiceMatcher(), encoder=make_speaker_encoder())
+                           matcher=WorldVoiceMatcher(), encoder=make_speaker_encoder(),
+                           profile_cache=ProfileCache(SeriesPaths(r.settings.output_dir, r.series).voice_profiles))
         rep = report.to_dict()
         rep["fallbacks"] = fallbacks
         write_json_atomic(r.paths.tts_manifest(2), rep)
@@ -185,7 +186,7 @@ def tts_pass2(context: AssetExecutionContext, dub: DubResource):
                              "voice_refs": upstream_fingerprint(r.paths.manifest("voice_refs")),
                              "mapping": file_fingerprint(mapping_path) if mapping_path.exists() else None},
                      params={"language": lang, "models_dir": str(r.settings.models_dir or "")}, compute=compute,
-                     checks=_fit_checks("pass2_lines_fit_slots"))
+                     checks=_fit_checks("pass2_lines_fit_slots"), isolate=True)
 
 
 @asset(partitions_def=episode_partitions, group_name=GROUP_SPEAK, deps=[tts_pass2, stems],
@@ -214,7 +215,8 @@ def dubbed_video(context: AssetExecutionContext, dub: DubResource):
         out = media.mux_dubbed_video(source=r.reg.source_path, has_video=probe["has_video"],
                                      dubbed_wav=r.paths.final_mix,
                                      subtitles_srt=r.paths.translation_srt(tgt), out_path=r.paths.dubbed_video,
-                                     target_lang=tgt, source_lang=src)
+                                     target_lang=tgt, source_lang=src,
+                                     audio_codec=r.settings.dubbed_audio_codec)
         streams = media.stream_summary(out)
         counts: dict[str, int] = {}
         for s in streams:
@@ -228,4 +230,5 @@ def dubbed_video(context: AssetExecutionContext, dub: DubResource):
                      inputs={"final_mix": upstream_fingerprint(r.paths.manifest("final_mix")),
                              "translation": upstream_fingerprint(r.paths.manifest("translation")),
                              "source": upstream_fingerprint(r.paths.manifest("source"))},
-                     params={"target": tgt, "source": src}, compute=compute, checks=_video_checks)
+                     params={"target": tgt, "source": src, "audio_codec": r.settings.dubbed_audio_codec},
+                     compute=compute, checks=_video_checks)

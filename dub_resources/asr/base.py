@@ -8,6 +8,10 @@ from typing import Protocol
 
 from ..engine import EngineInfo
 
+# Bumped when the stage's output changes for the same input and settings (block-wise transcription): part of the asset
+# fingerprint, so episodes made by an older engine are recomputed instead of reused.
+REVISION = "2026-11-25"
+
 
 @dataclass
 class Word:

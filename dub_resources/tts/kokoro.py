@@ -89,7 +89,8 @@ def _load():
         hit = _CACHE.get(model)
         if hit is None:
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+            # DUB_ONNX_THREADS: set to 1 in per-line worker pools (see dubbing.run_pass1)
+            opts.intra_op_num_threads = int(os.environ.get("DUB_ONNX_THREADS") or max(1, min(4, os.cpu_count() or 1)))
             sess = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
             data = _data_dir()
             vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
