@@ -144,14 +144,21 @@ def ahc(embeddings: np.ndarray, threshold: float, num_clusters: int | None = Non
             if k not in large:
                 labels[labels == k] = large[int(np.argmax(cents @ x[labels == k].mean(0)))]
     _, labels = np.unique(labels, return_inverse=True)
+    return apply_cluster_count(x, labels, num_clusters, min_clusters, max_clusters)
+
+
+def apply_cluster_count(x: np.ndarray, labels: np.ndarray, num: int | None, min_num: int | None = None,
+                        max_num: int | None = None) -> np.ndarray:
+    """Labels (0..k-1) re-clustered to exactly `num` clusters, or into [min_num, max_num] when only bounds are
+    given (the user's DUB_NUM_SPEAKERS / min / max); unchanged when they already comply."""
     k = int(labels.max()) + 1
-    target = num_clusters
-    if target is None and min_clusters and k < min_clusters:
-        target = min_clusters
-    if target is None and max_clusters and k > max_clusters:
-        target = max_clusters
+    target = num
+    if target is None and min_num and k < min_num:
+        target = min_num
+    if target is None and max_num and k > max_num:
+        target = max_num
     if target and target != k:
-        labels = _force_num_clusters(x, labels, min(target, n))
+        labels = _force_num_clusters(x, labels, min(int(target), len(x)))
     _, labels = np.unique(labels, return_inverse=True)
     return labels.astype(int)
 

@@ -49,8 +49,8 @@ from ..speaker_embedding import SpeakerEncoder, make_speaker_encoder, torch_thre
 from .base import DiarizationResult, Turn  # noqa: E402
 from .common import (  # noqa: E402
     SR,
-    _force_num_clusters,
     ahc,
+    apply_cluster_count,
     cached_model,
     constrained_cosine_ahc,
     diarization_result,
@@ -345,15 +345,7 @@ class SegmentationClusteringDiarizer:
         iw = np.bincount(item, weights=w, minlength=m)
         labels = constrained_cosine_ahc(ix, self.threshold, iw, cannot)[item]
         labels = self._merge_small(labels, xu, w, ci, si, data, win)
-        k = int(labels.max()) + 1
-        target = num_speakers
-        if target is None and min_speakers and k < min_speakers:
-            target = min_speakers
-        if target is None and max_speakers and k > max_speakers:
-            target = max_speakers
-        if target and target != k:
-            labels = _force_num_clusters(xu, labels, min(int(target), n))
-            _, labels = np.unique(labels, return_inverse=True)
+        labels = apply_cluster_count(xu, labels, num_speakers, min_speakers, max_speakers)
         k = int(labels.max()) + 1
         cents = np.stack([(xu[labels == j] * w[labels == j, None]).sum(0) for j in range(k)])
         return labels, cents

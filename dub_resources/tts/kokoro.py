@@ -89,7 +89,7 @@ def _load():
         hit = _CACHE.get(model)
         if hit is None:
             opts = ort.SessionOptions()
-            # DUB_ONNX_THREADS: set to 1 in per-line worker pools (see dubbing.run_pass1)
+            # DUB_ONNX_THREADS overrides the inference threads (e.g. 1 when several synthesizers share a machine)
             opts.intra_op_num_threads = int(os.environ.get("DUB_ONNX_THREADS") or max(1, min(4, os.cpu_count() or 1)))
             sess = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
             data = _data_dir()
