@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ def main() -> None:
     from dub_resources.paths import EpisodePaths
     from dub_resources.isolation import fork_is_safe, isolation_enabled
     from dub_resources.registry import register_episode
+    from dub_resources.resource_usage import PeakRss, rss_mb
 
     series, episode = "bench", "s01e01"
     res = DubResource(output_dir=a.out)
@@ -53,9 +53,10 @@ def main() -> None:
                 raise SystemExit("pipeline run failed")
             return time.perf_counter() - t0
 
-        full = run(PASS1_ASSETS, key) + run(SERIES_ASSETS, series) + run(PASS2_ASSETS, key)
-        p2 = run(PASS2_ASSETS, key, {FORCE_TAG: "true"})
-        unchanged = run(PASS1_ASSETS, key) + run(SERIES_ASSETS, series) + run(PASS2_ASSETS, key)
+        with PeakRss() as mem:  # the whole run: this process, its stage children and their worker pools
+            full = run(PASS1_ASSETS, key) + run(SERIES_ASSETS, series) + run(PASS2_ASSETS, key)
+            p2 = run(PASS2_ASSETS, key, {FORCE_TAG: "true"})
+            unchanged = run(PASS1_ASSETS, key) + run(SERIES_ASSETS, series) + run(PASS2_ASSETS, key)
     paths = EpisodePaths(Path(a.out), series, episode)
     stages = {}
     for st in ("source", "stems", "diarization", "transcript", "translation", "voice_refs", "tts_pass1",
@@ -70,11 +71,10 @@ def main() -> None:
     json.dump({"duration_s": round(duration, 2), "full_wall_s": round(full, 2), "rtf_end_to_end": round(full / duration, 4),
                "pass2_rerun_s": round(p2, 2), "pass2_rerun_fraction": round(p2 / full, 4),
                "unchanged_rerun_s": round(unchanged, 2), "unchanged_rerun_fraction": round(unchanged / full, 4),
-               # stages run in forked children and worker pools: the peak is the largest sampled total of this
-               # process and all its descendants during any stage, or this process's own peak if larger
-               "peak_rss_mb": round(max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] +
-                                        [v["peak_rss_mb"] or 0 for v in stages.values() if "peak_rss_mb" in v]), 1),
-               "peak_rss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               # sampled memory of the whole process tree (PSS summed, dub_resources.resource_usage). Not
+               # ru_maxrss: Linux carries it across fork+exec, so it would report the launching process's peak.
+               "peak_rss_mb": round(mem.peak_mb, 1),
+               "rss_end_self_mb": round(rss_mb(include_children=False), 1),
                # stages ran in forked children only if this process never loaded these runtimes
                "stage_isolation": isolation_enabled() and fork_is_safe(),
                "stages": stages}, sys.stdout)

@@ -71,13 +71,6 @@ class PeakRss:
         self.peak_mb = max(self.peak_mb, rss_mb())
 
 
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD_BYTES = 256 * 1024
-_TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
-
-
 def _libc():
     import ctypes
     import ctypes.util
@@ -86,20 +79,6 @@ def _libc():
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
-
-
-def bound_heap() -> bool:
-    """Keep a long-lived pipeline process from hoarding freed memory.
-
-    glibc raises its mmap threshold after large blocks are freed, so later big arrays (audio blocks, model
-    activations of varying length) come from the heap, fragment it, and are never given back: an in-process run
-    of a 10-minute episode grew by ~0.8 GB that way during diarization. A fixed threshold keeps big buffers in
-    their own mappings, returned to the OS on free. Returns False where mallopt is unavailable (non-glibc)."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    ok = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
-    return libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1 and ok
 
 
 def release_memory() -> None:
