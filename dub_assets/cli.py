@@ -14,9 +14,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from dub_resources.errors import DubError  # noqa: E402
 from dub_resources.settings import REPO_ROOT  # noqa: E402
 
-LOG_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME defaults to var/dagster_home in the checkout, seeded with the project's dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / "var" / "dagster_home").resolve()
@@ -35,47 +32,19 @@ def _instance():
     return DagsterInstance.get()
 
 
-def _materialize(instance, assets, partition_key: str, tags: dict[str, str] | None = None) -> None:
-    from dagster import materialize
-
-    from .assets import ALL_ASSETS
-    from .resources import DubResource
-
-    res = materialize(ALL_ASSETS, selection=assets, partition_key=partition_key, instance=instance,
-                      resources={"dub": DubResource()}, tags=tags or {}, run_config=LOG_CONFIG,
-                      raise_on_error=False)
-    if not res.success:
-        for ev in res.all_events:
-            if ev.is_failure and ev.event_specific_data is not None and getattr(ev.event_specific_data, "error", None):
-                err = ev.event_specific_data.error
-                while err.cause is not None and "DubError" not in err.cls_name and err.cause:
-                    err = err.cause
-                raise DubError(f"{ev.step_key} failed: {err.message.strip().splitlines()[0]}")
-        raise DubError(f"run {res.run_id} failed")
-
-
 def run_episode(series: str, episode: str, *, force: bool = False, pass2_only: bool = False) -> Path:
-    """pass-1 run -> series voice-memory run -> pass-2 run, each a real Dagster run in the instance."""
-    from .assets import PASS1_ASSETS, PASS2_ASSETS, SERIES_ASSETS
-    from .partitions import add_episode_partitions, episode_key
-    from .resources import DubResource
-    from .stage import FORCE_TAG
+    """pass-1 run -> series voice-memory run -> pass-2 run in the persistent instance (the UI shows them)."""
+    from dub_resources.paths import validate_slug
 
-    instance = _instance()
-    add_episode_partitions(instance, series, episode)
-    key = episode_key(series, episode)
-    tags = {"dub/series": series, "dub/episode": episode, **({FORCE_TAG: "true"} if force else {})}
-    if not pass2_only:
-        _materialize(instance, PASS1_ASSETS, key, tags)
-        _materialize(instance, SERIES_ASSETS, series, tags)
-    _materialize(instance, PASS2_ASSETS, key, tags)
-    from dub_resources.paths import EpisodePaths
+    from .runner import run_episode as run
 
-    return EpisodePaths(DubResource().settings().output_dir, series, episode).dubbed_video
+    validate_slug("series", series), validate_slug("episode", episode)  # InvalidName before any partition is added
+    phases = ("pass2",) if pass2_only else ("pass1", "voice_memory", "pass2")
+    return run(series, episode, instance=_instance(), phases=phases, force=force).dubbed_video
 
 
 def cmd_episode(a: argparse.Namespace) -> int:
-    from dub_resources.paths import episode_key_from_name, slugify
+    from dub_resources.paths import EpisodePaths, episode_key_from_name, slugify
     from dub_resources.registry import register_episode
     from dub_resources.settings import Settings
 
@@ -83,10 +52,13 @@ def cmd_episode(a: argparse.Namespace) -> int:
     src = Path(a.file)
     if not src.is_file():
         raise DubError(f"{src}: file not found")
-    series = a.series or slugify(src.parent.name)
+    # --series names the slug directly; otherwise the folder name is the series title (as for the inbox)
+    series_title = None if a.series else src.resolve().parent.name
+    series = a.series or slugify(series_title)
     episode = a.episode or episode_key_from_name(src.name)
     if not episode:
         raise DubError(f"{src}: no SxxEyy in the file name; pass --episode s01e01")
+    EpisodePaths(s.output_dir, series, episode)  # InvalidName now, before any probing or translator loading
     from dub_resources import media
 
     from dub_resources.translation import make_translator
@@ -94,7 +66,7 @@ def cmd_episode(a: argparse.Namespace) -> int:
     source_lang, target_lang = a.source_lang or s.source_lang, a.target_lang or s.target_lang
     media.probe(src)  # fail fast with a one-line error before any run is started
     make_translator(s, source_lang, target_lang)  # an unsupported pair is an error now, not after ASR
-    register_episode(s.output_dir, series, episode, src, source_lang, target_lang)
+    register_episode(s.output_dir, series, episode, src, source_lang, target_lang, series_title=series_title)
     print(run_episode(series, episode, force=a.force))
     return 0
 

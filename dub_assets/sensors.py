@@ -17,6 +17,7 @@ from dagster import (
     sensor,
 )
 
+from dub_resources.errors import DubError
 from dub_resources.media import MEDIA_SUFFIXES
 from dub_resources.paths import episode_key_from_name, slugify
 from dub_resources.registry import register_episode
@@ -64,9 +65,16 @@ def inbox_sensor(context: SensorEvaluationContext):
             next_seen[rel] = sig
             continue
         path = settings.inbox_dir / rel
-        series = slugify(Path(rel).parts[0])
+        title = Path(rel).parts[0]
+        series = slugify(title)
         episode = episode_key_from_name(path.name)
-        register_episode(settings.output_dir, series, episode, path, settings.source_lang, settings.target_lang)
+        try:
+            register_episode(settings.output_dir, series, episode, path, settings.source_lang, settings.target_lang,
+                             series_title=title)
+        except DubError as exc:  # e.g. the slug belongs to another title: skip this file, keep the others going
+            context.log.error(f"inbox: {rel}: {exc}")
+            done[rel] = sig
+            continue
         new_series.add(series)
         new_episodes.add(episode)
         key = episode_key(series, episode)

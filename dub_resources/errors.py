@@ -1,8 +1,18 @@
-"""Errors that reach the user as one clear line naming the file and the cause."""
+"""Errors that reach the user as one clear line naming the file and the cause.
+
+Every class here must survive pickling (errors travel back from forked stage processes): a subclass whose
+__init__ does not take the message as its only argument defines __reduce__.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """Collapse whitespace (newlines included) so a message stays on one line; cap its length."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 class DubError(RuntimeError):
@@ -19,6 +29,17 @@ class InputError(DubError):
 
     def __reduce__(self):  # picklable: errors travel back from isolated stage processes
         return (type(self), (self.path, self.cause))
+
+
+class InvalidName(DubError):
+    """A series or episode key that is not a safe slug (it would name a path outside DUB_OUTPUT, or a bad one)."""
+
+    def __init__(self, kind: str, value: object, rule: str):
+        self.kind, self.value, self.rule = kind, value, rule
+        super().__init__(f"{kind} {one_line(repr(value), 80)}: invalid name: {rule}")
+
+    def __reduce__(self):
+        return (type(self), (self.kind, self.value, self.rule))
 
 
 class EngineUnavailable(DubError):

@@ -3,37 +3,54 @@
 A pipeline process that runs diarization (torch + pyannote), ASR, Kokoro and the CAM++ voice matcher one after the
 other would keep every one of them resident: ~0.7 GB of torch/pyannote alone never leaves a process once imported.
 Forking per heavy stage keeps the long-lived process lean (Dagster + dub only), bounds the peak to one stage's
-needs, and costs milliseconds (no re-import: the child inherits the parent's memory copy-on-write). Where fork is
-unavailable (not Linux) or DUB_ISOLATE_STAGES=off, the work runs in-process.
+needs, and costs milliseconds (no re-import: the child inherits the parent's memory copy-on-write).
+
+Fork is only safe while the parent has not loaded a runtime with its own thread pools (torch, CTranslate2): a child
+could wait forever on a lock held by a thread that was not copied. So the decision is made per call and returned
+with its reason, and the stage manifest records it: a stage that ran in-process says so and why.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import traceback
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
 
 from .errors import DubError
 
 T = TypeVar("T")
 
-
 # Runtimes whose thread pools do not survive fork (see the module docstring).
 FORK_UNSAFE_MODULES = ("torch", "ctranslate2")
-
-
-def isolation_enabled() -> bool:
-    """Configured on (DUB_ISOLATE_STAGES, default on) and possible here (Linux fork)."""
-    if os.environ.get("DUB_ISOLATE_STAGES", "on").strip().lower() in {"0", "off", "false", "no"}:
-        return False
-    return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def fork_is_safe() -> bool:
     """True while this process has not loaded a runtime whose threads a forked child could wait on."""
     return not any(m in sys.modules for m in FORK_UNSAFE_MODULES)
+
+
+def isolation_decision(enabled: bool) -> tuple[bool, str]:
+    """(isolate?, why) for a stage asked to run isolated, given the DUB_ISOLATE_STAGES setting."""
+    if not enabled:
+        return False, "DUB_ISOLATE_STAGES=off"
+    if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
+        return False, f"no fork on {sys.platform}"
+    loaded = [m for m in FORK_UNSAFE_MODULES if m in sys.modules]
+    if loaded:
+        return False, f"this process already loaded {', '.join(loaded)} (fork would be unsafe)"
+    return True, "forked child"
+
+
+@dataclass
+class Isolated(Generic[T]):
+    value: T
+    isolated: bool
+    reason: str
+    child_pid: int | None = None
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -45,11 +62,13 @@ def _portable(exc: BaseException) -> BaseException:
         return DubError(f"{type(exc).__name__}: {exc}")
 
 
-def run_isolated(fn: Callable[[], T], label: str = "stage") -> T:
-    """fn() in a forked child; its return value (picklable) or its exception comes back to the caller.
-    In-process when isolation is off or the fork would not be safe."""
-    if not (isolation_enabled() and fork_is_safe()):
-        return fn()
+def run_isolated(fn: Callable[[], T], label: str = "stage", enabled: bool = True) -> Isolated[T]:
+    """fn() in a forked child when that is enabled and safe, else in this process; the value (picklable) or the
+    exception comes back to the caller. If the caller is interrupted (a cancelled run), the child is killed and
+    reaped before the interruption propagates, so no orphan keeps writing the stage's outputs."""
+    isolate, reason = isolation_decision(enabled)
+    if not isolate:
+        return Isolated(fn(), False, reason)
     sys.stdout.flush()
     sys.stderr.flush()
     rfd, wfd = os.pipe()
@@ -71,9 +90,18 @@ def run_isolated(fn: Callable[[], T], label: str = "stage") -> T:
             sys.stderr.flush()
             os._exit(code)
     os.close(wfd)
-    with os.fdopen(rfd, "rb") as fh:
-        data = fh.read()
-    _, status = os.waitpid(pid, 0)
+    status = None
+    try:
+        with os.fdopen(rfd, "rb") as fh:
+            data = fh.read()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # interrupted while the child works: stop it and reap it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
     if not data:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         why = f"killed by signal {sig}" + (" (out of memory?)" if sig == 9 else "") if sig else \
@@ -81,7 +109,7 @@ def run_isolated(fn: Callable[[], T], label: str = "stage") -> T:
         raise DubError(f"{label}: worker process died ({why})")
     payload = pickle.loads(data)
     if payload[0] == "ok":
-        return payload[1]
+        return Isolated(payload[1], True, reason, pid)
     exc, tb = payload[1], payload[2]
     if hasattr(exc, "add_note"):
         exc.add_note(f"in the {label} worker process:\n{tb}")

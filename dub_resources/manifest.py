@@ -15,7 +15,18 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+TEMP_PREFIX = "."
+TEMP_MARK = ".dubtmp-"  # every temp file of atomic_path carries it, so stale ones can be found and removed
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give: a media server or another user can read the outputs
 
 
 def _fsync_dir(path: Path) -> None:
@@ -32,7 +43,9 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     """Yield a temp path beside `target`; on success fsync + rename it over `target`, else remove it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", suffix=suffix or target.suffix or ".tmp",
+                               dir=target.parent)
+    os.fchmod(fd, FILE_MODE)  # mkstemp creates 0600, and os.replace would keep it
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -79,24 +92,29 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def file_fingerprint(path: str | Path, full_hash_limit: int = 8 << 20) -> str:
-    """Content fingerprint: sha256 of small files; size + head/tail hash for large ones (fast, still content-based)."""
-    p = Path(path)
-    st = p.stat()
-    h = hashlib.sha256()
-    h.update(str(st.st_size).encode())
-    with open(p, "rb") as fh:
-        if st.st_size <= full_hash_limit:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        else:
-            step = st.st_size // 16
-            for i in range(16):
-                fh.seek(i * step)
-                h.update(fh.read(256 << 10))
-            fh.seek(max(0, st.st_size - (256 << 10)))
-            h.update(fh.read())
-    return h.hexdigest()[:32]
+def file_fingerprint(path: str | Path) -> str:
+    """Content fingerprint of the whole file (BLAKE2b, streamed in 4 MiB blocks: ~1 GB/s, memory flat). Sampling
+    would miss a re-edit that keeps the length, so every byte is read."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(4 << 20)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def remove_stale_temps(root: str | Path) -> list[Path]:
+    """Delete the temp files a killed writer left under `root` (call it while holding the root's lock)."""
+    removed = []
+    root = Path(root)
+    if root.is_dir():
+        for p in root.rglob(f"{TEMP_PREFIX}*{TEMP_MARK}*"):
+            if p.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
 
 
 def fingerprint(*parts: Any) -> str:

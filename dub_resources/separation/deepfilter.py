@@ -23,7 +23,8 @@ import soundfile as sf
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
 from .base import SeparationResult
-from .common import ASR_SR, STEM_SR, ResampledReader, package_file, separation_from_estimate
+from .common import ASR_SR, STEM_SR, ResampledReader, package_file
+from .estimate import separation_from_estimate
 
 # DeepFilterNet3: fft 960, hop 480 at 48 kHz; the runtime's output lags its input by (fft - hop) + 2 lookahead hops.
 DELAY = 960 - 480 + 2 * 480

@@ -17,7 +17,8 @@ import soundfile as sf
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
 from .base import SeparationResult
-from .common import ResampledReader, separation_from_estimate
+from .common import ResampledReader
+from .estimate import separation_from_estimate
 
 DEFAULT_MODEL = "htdemucs"
 _MODELS: dict[tuple[str, str], object] = {}

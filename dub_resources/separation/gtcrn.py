@@ -16,7 +16,8 @@ import numpy as np
 
 from ..engine import EngineInfo, package_version
 from .base import SeparationResult
-from .common import ASR_SR, ResampledReader, onnx_session, package_file, separation_from_estimate
+from .common import ASR_SR, ResampledReader, onnx_session, package_file
+from .estimate import separation_from_estimate
 
 log = logging.getLogger(__name__)
 

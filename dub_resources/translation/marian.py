@@ -7,11 +7,10 @@ target.spm. Optional target_prefix.txt holds a token such as '>>spa<<' for multi
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
-from ..engine import EngineInfo, package_version
+from ..engine import EngineInfo, package_version, weights_digest
 from ..errors import DubError, EngineUnavailable, UnsupportedLanguagePair
 from .common import norm_lang, translate_nonempty
 
@@ -28,7 +27,7 @@ def mt_folder(models_dir: Path | None, source: str, target: str) -> Path | None:
     return folder if all((folder / f).is_file() for f in REQUIRED) else None
 
 
-def _load(folder: Path):
+def _load(folder: Path, threads: int):
     key = str(folder.resolve())
     with _LOCK:
         if key not in _CACHE:
@@ -37,7 +36,6 @@ def _load(folder: Path):
                 import sentencepiece as spm
             except ImportError as exc:
                 raise EngineUnavailable(f"ctranslate2/sentencepiece not installed: {exc}") from exc
-            threads = int(os.environ.get("DUB_MT_THREADS") or max(1, min(os.cpu_count() or 1, 8)))
             model = ctranslate2.Translator(key, device="cpu", compute_type="int8", intra_threads=threads)
             src = spm.SentencePieceProcessor(model_file=str(folder / "source.spm"))
             tgt = spm.SentencePieceProcessor(model_file=str(folder / "target.spm"))
@@ -50,13 +48,14 @@ class CTranslate2MarianTranslator:
 
     name = "mt"
 
-    def __init__(self, folder: Path, source: str, target: str, beam_size: int = 4):
+    def __init__(self, folder: Path, source: str, target: str, beam_size: int = 4, threads: int = 1):
         self.folder = Path(folder)
+        self.threads = threads
         self.pair = (norm_lang(source), norm_lang(target))
         self.beam_size = beam_size
         prefix = self.folder / "target_prefix.txt"
         self.target_prefix = prefix.read_text("utf-8").strip() if prefix.is_file() else ""
-        self.info = EngineInfo(f"ctranslate2-marian:{self.folder.name}", package_version("ctranslate2"), [])
+        self.info = EngineInfo(f"ctranslate2-marian:{self.folder.name}", f"ctranslate2 {package_version('ctranslate2')}; weights {weights_digest(self.folder)}", [])
 
     def supports(self, source: str, target: str) -> bool:
         return (norm_lang(source), norm_lang(target)) == self.pair
@@ -64,7 +63,7 @@ class CTranslate2MarianTranslator:
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         if not self.supports(source, target):
             raise UnsupportedLanguagePair(source, target, [f"mt folder {self.folder.name}"])
-        model, sp_src, sp_tgt = _load(self.folder)
+        model, sp_src, sp_tgt = _load(self.folder, self.threads)
 
         def run(lines: list[str]) -> list[str]:
             tokens = [sp_src.encode(ln, out_type=str) + ["</s>"] for ln in lines]

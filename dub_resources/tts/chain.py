@@ -10,8 +10,8 @@ from typing import Sequence
 import numpy as np
 
 from ..audio import write_audio
-from ..engine import EngineInfo
-from ..errors import EngineUnavailable
+from ..engine import EngineChoice, EngineInfo, EngineOption, choose_engine
+from ..errors import DubError, EngineUnavailable
 from .base import Synthesizer, SynthResult
 from .espeak import EspeakSynthesizer
 from .kokoro import KokoroSynthesizer
@@ -40,41 +40,56 @@ def voice_gender(voice: str) -> str | None:
     return _kokoro_gender(voice)
 
 
-def _auto_order(language: str) -> list[str]:
-    order = ["kokoro"]
-    if language.lower().startswith("en"):
-        order.append("piper")
-    return order + ["espeak-ng"]
+def engine_options(language: str) -> list[EngineOption]:
+    """Preset-voice engines for `language`, best first: Kokoro, Piper (English), espeak-ng. A probe asks whether the
+    engine speaks the language and its packages are present; the model loads when the engine first speaks."""
+    def option(name: str) -> EngineOption:
+        cls = ENGINES[name]
+
+        def probe() -> str:
+            synth = cls()
+            if not synth.supports(language):
+                raise EngineUnavailable(f"language {language!r} not supported")
+            return synth.info.version
+
+        def build():
+            synth = cls()
+            synth.check()
+            return synth
+
+        return EngineOption(name, probe, build)
+
+    order = ["kokoro"] + (["piper"] if language.lower().startswith("en") else []) + ["espeak-ng"]
+    return [option(n) for n in order]
+
+
+def choose_synthesizer(settings, language: str) -> EngineChoice:
+    """settings.synthesizer (auto | kokoro | piper | espeak-ng; xtts means auto here: XTTS is the pass-2 cloner).
+    A named engine that cannot serve the language falls back to the ones after it in the auto order."""
+    wanted = (settings.synthesizer or "auto").strip().lower()
+    wanted = _ALIASES.get(wanted, wanted)
+    if wanted == "xtts":
+        wanted = "auto"
+    options = engine_options(language)
+    if wanted not in ("auto", *ENGINES):
+        raise DubError(f"tts: unknown DUB_SYNTHESIZER {settings.synthesizer!r} (choose auto, {', '.join(ENGINES)})")
+    if wanted != "auto":  # the named engine first, then the auto order (e.g. piper asked for Spanish -> kokoro)
+        def unsupported() -> str:
+            raise EngineUnavailable(f"language {language!r} not supported")
+
+        named = [o for o in options if o.name == wanted] or [EngineOption(wanted, unsupported, ENGINES[wanted])]
+        options = named + [o for o in options if o.name != wanted]
+    return choose_engine("tts", options, setting="DUB_SYNTHESIZER")
 
 
 def make_synthesizer(settings, language: str) -> Synthesizer:
-    """The preset-voice engine for `language` (settings.synthesizer: auto|kokoro|piper|espeak-ng).
-
-    auto: Kokoro where it speaks the language, Piper for English if Kokoro cannot load, espeak-ng otherwise. An
-    explicitly named engine that cannot serve the language falls back the same way; every skip is recorded in the
-    returned engine's info.fallbacks. Raises EngineUnavailable when no engine speaks the language at all."""
-    wanted = (getattr(settings, "synthesizer", "auto") or "auto").strip().lower()
-    wanted = _ALIASES.get(wanted, wanted)
-    order = _auto_order(language)
-    if wanted not in ("auto", "xtts"):  # xtts is the pass-2 cloner; pass 1 still needs a preset engine
-        if wanted not in ENGINES:
-            raise EngineUnavailable(f"unknown synthesizer {wanted!r} (choose auto, {', '.join(ENGINES)})")
-        order = [wanted] + [n for n in order if n != wanted]
-    fallbacks: list[str] = []
-    for name in order:
-        synth = ENGINES[name]()
-        if not synth.supports(language):
-            fallbacks.append(f"{name}: language {language!r} not supported")
-            continue
-        try:
-            synth.check()
-        except Exception as e:  # noqa: BLE001 - any load failure means "use the next engine"
-            fallbacks.append(f"{name} unavailable: {e}")
-            log.warning("TTS %s unavailable for %s: %s", name, language, e)
-            continue
-        synth.info.fallbacks = list(fallbacks)
-        return synth
-    raise EngineUnavailable(f"no TTS engine speaks {language!r} ({'; '.join(fallbacks)})")
+    """The preset-voice engine for `language`, loaded; every skipped engine is in its info.fallbacks. Raises
+    EngineUnavailable naming the stage and what was tried when no engine speaks the language."""
+    synth, _, fallbacks = choose_synthesizer(settings, language).build_with_fallback("tts")
+    for f in fallbacks:
+        log.warning("TTS for %s: %s", language, f)
+    synth.info.fallbacks = list(fallbacks)
+    return synth
 
 
 def make_synth_chain(settings, language: str) -> list[Synthesizer]:
