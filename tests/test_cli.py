@@ -46,6 +46,22 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, env):
 
     r = _dub(["episode", str(tmp_path / "missing.S01E03.mkv"), "--series", "show"], env)
     assert r.returncode == 2 and "file not found" in r.stderr
+
+    # bad names and settings: one line naming the name or the setting, exit 2, never a traceback
+    for args, extra_env, needle in [
+        (["episode", str(wav), "--series", "My Show"], {}, "series 'My Show': invalid name"),
+        (["episode", str(wav), "--series", "../x"], {}, "series '../x': invalid name"),
+        (["episode", str(wav), "--series", "show", "--episode", "../../etc"], {}, "episode '../../etc': invalid name"),
+        (["rerun-pass2", "--series", "../x", "--episode", "s01e01"], {}, "series '../x': invalid name"),
+        (["rerun-pass2", "--series", "show", "--episode", "a/b"], {}, "episode 'a/b': invalid name"),
+        (["episode", str(wav), "--series", "show"], {"DUB_NUM_SPEAKERS": "two"}, "DUB_NUM_SPEAKERS: 'two'"),
+        (["episode", str(wav), "--series", "show"], {"DUB_AUDIO_CODEC": "mp3"}, "DUB_AUDIO_CODEC: 'mp3'"),
+    ]:
+        r = _dub(args, {**env, **extra_env})
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("dub: error: "), (args, r.stderr[-800:])
+        assert needle in lines[0], (needle, lines[0])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "etc").exists()
     assert not (tmp_path / "out" / "show").exists() or not any((tmp_path / "out" / "show").rglob("*.mkv"))
 
 
@@ -78,3 +94,28 @@ def test_episode_and_rerun_pass2_on_a_real_video(tmp_path, env, eval_dir, monkey
         newest = runs[0]
         steps = {e.step_key for e in inst.all_logs(newest.run_id, of_type=DagsterEventType.STEP_START)}
     assert steps == {"tts_pass2", "final_mix", "dubbed_video"}
+
+    # the stage isolation users get: every model-heavy stage really ran in a child process, and says so
+    from dub_resources.manifest import read_json
+    from dub_resources.stages import STAGES, StageContext
+    from dub_resources.settings import Settings
+
+    ctx = StageContext(Settings(output_dir=tmp_path / "out"), "mixes", "s01e04")
+    for name, st in STAGES.items():
+        m = read_json(st.manifest_path(ctx if st.partition == "episode" else StageContext(ctx.settings, "mixes")))
+        assert m["isolation"]["isolated"] is st.isolate, (name, m["isolation"])
+
+    # same request, same bytes: a forced full rerun reproduces every audio and text output
+    def outputs() -> dict[str, str]:
+        import hashlib
+
+        root = tmp_path / "out" / "mixes"
+        return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(root.rglob("*"))
+                if f.is_file() and f.suffix in {".wav", ".json", ".srt", ".parquet"} and "manifests" not in f.parts
+                and f.name not in {"manifest.json", "episode.json"}}
+
+    before = outputs()
+    r3 = _dub(["episode", str(video), "--series", "mixes", "--target-lang", "pt", "--force"], env)
+    assert r3.returncode == 0, r3.stderr[-2000:]
+    after = outputs()
+    assert len(before) > 20 and before == after, {k for k in before if before[k] != after.get(k)}

@@ -90,3 +90,11 @@ def test_dub_resources_is_dagster_free():
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not any(x == "dagster" or x.startswith("dagster.") or x.startswith("dagster_") for x in names), p
+
+
+def test_readme_tables_are_generated_from_the_code():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "dub_resources.docs", "--check"], cwd=REPO)
+    assert r.returncode == 0, "README.md is out of date: run `python -m dub_resources.docs`"

