@@ -89,6 +89,13 @@ class EngineChoice:
         raise EngineUnavailable(f"{stage}: no engine could be loaded ({'; '.join(failures)})")
 
 
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from the parts' text (sha256: unlike hash(), the same in every process), so a line's random
+    draws (Piper's noise, XTTS sampling) depend on what is spoken and nothing else."""
+    h = hashlib.sha256("\x1f".join(repr(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
 def one_line(exc: BaseException | str) -> str:
     text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
     return " ".join(text.split())

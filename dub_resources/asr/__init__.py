@@ -37,8 +37,11 @@ def choose_transcriber(settings, language: str | None) -> EngineChoice:
     source = weights_source(folder)
     weights = weights_digest(folder) if source.startswith("folder ") else source
 
+    temps = settings.asr_temperature
+
     def build():
-        return FasterWhisperTranscriber(name, folder, fallbacks=fallbacks)
+        return FasterWhisperTranscriber(name, folder, fallbacks=fallbacks, temperature=temps[0] if len(temps) == 1 else temps,
+                                        threads=settings.asr_threads)
 
     opt = EngineOption(f"faster-whisper:{name}", lambda: f"faster-whisper {package_version('faster-whisper')}; "
                                                           f"weights {weights}", build)

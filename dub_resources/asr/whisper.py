@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import soundfile as sf
@@ -171,14 +172,10 @@ def resolve_model(settings: Settings, name: str, language: str | None) -> tuple[
     return "base", folder, fallbacks
 
 
-def _threads() -> int:
-    value = os.environ.get("DUB_ASR_THREADS")
-    return int(value) if value else max(1, min(os.cpu_count() or 1, 8))
-
-
-def load_model(folder: Path, compute_type: str = "int8"):
+def load_model(folder: Path, compute_type: str = "int8", threads: int | None = None):
     """WhisperModel for a folder, cached per process (the pipeline transcribes many files)."""
-    key = (str(Path(folder).resolve()), compute_type, _threads())
+    threads = threads or Settings.from_env().asr_threads
+    key = (str(Path(folder).resolve()), compute_type, threads)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
@@ -206,11 +203,22 @@ class FasterWhisperTranscriber:
 
     condition_on_previous_text=False and no initial prompt keep one bad window from derailing the rest (the
     classic Whisper repetition loop on TV audio with music and long pauses).
+
+    Decoding is at temperature 0 only: faster-whisper's default retries a window that fails its compression-ratio /
+    log-prob checks at temperatures 0.2 ... 1.0, i.e. by *sampling*, so the same audio could give a different
+    transcript on every run. Pass `temperature` as a sequence (e.g. (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) to opt back
+    into that fallback.
     """
 
     def __init__(self, model_name: str, model_dir: Path, *, beam_size: int = 5, compute_type: str = "int8",
-                 fallbacks: list[str] | None = None, block_s: float = BLOCK_S):
+                 fallbacks: list[str] | None = None, block_s: float = BLOCK_S,
+                 temperature: float | Sequence[float] = 0.0, threads: int | None = None):
         self.block_s = float(block_s)
+        self.threads = threads
+        self.temperature: float | tuple[float, ...] = (
+            float(temperature) if isinstance(temperature, (int, float)) else tuple(float(t) for t in temperature))
+        if self.temperature == ():
+            raise ValueError("temperature: give a number or a non-empty sequence")
         self.model_name = model_name
         self.model_dir = Path(model_dir)
         self.beam_size = beam_size
@@ -221,6 +229,16 @@ class FasterWhisperTranscriber:
         # version = the decoder's package plus where the weights came from, so a manifest says which model ran
         self.info = EngineInfo(self.name, f"{package_version('faster-whisper')}; weights {self.weights}",
                                list(fallbacks or []))
+
+    @property
+    def may_sample(self) -> bool:
+        """True if some configured temperature is above 0, i.e. decoding may sample."""
+        temps = (self.temperature,) if isinstance(self.temperature, float) else self.temperature
+        return any(t > 0 for t in temps)
+
+    def _temperature_arg(self) -> float | list[float]:
+        """What faster-whisper's transcribe() gets: one number = no fallback, a list = fallback temperatures."""
+        return self.temperature if isinstance(self.temperature, float) else list(self.temperature)
 
     def transcribe(self, wav_16k: Path, language: str | None = None) -> Transcript:
         """Transcribe a (16 kHz mono) audio file; language None/'auto' detects it (multilingual models only)."""
@@ -237,16 +255,18 @@ class FasterWhisperTranscriber:
         except Exception as exc:  # soundfile raises several types
             raise InputError(path, f"unreadable audio ({exc})") from exc
         duration = blocks[-1][1] if blocks else 0.0
-        model = load_model(self.model_dir, self.compute_type)
+        model = load_model(self.model_dir, self.compute_type, self.threads)
         t0 = time.perf_counter()
         segments: list[AsrSegment] = []
         speech_s, detected, prob = 0.0, lang, 1.0
         for start, end in blocks:
             audio = read_span(path, start, end)
+            if self.may_sample:  # fallback temperatures sample: seed CTranslate2 from the block's own samples
+                _seed_sampling(audio)
             seg_iter, info = model.transcribe(
                 audio, language=detected, task="transcribe", beam_size=self.beam_size, word_timestamps=True,
                 vad_filter=True, vad_parameters=VAD_PARAMETERS, condition_on_previous_text=False,
-                initial_prompt=None,
+                initial_prompt=None, temperature=self._temperature_arg(),
             )
             block_segments = _clean_segments(seg_iter, end - start)
             speech_s += float(getattr(info, "duration_after_vad", end - start) or 0.0)
@@ -264,6 +284,7 @@ class FasterWhisperTranscriber:
             "ctranslate2": package_version("ctranslate2"),
             "compute_type": self.compute_type,
             "beam_size": self.beam_size,
+            "temperature": self._temperature_arg(),
             "vad_parameters": dict(VAD_PARAMETERS),
             "blocks": len(blocks),
             "block_s": self.block_s,
@@ -276,6 +297,18 @@ class FasterWhisperTranscriber:
         }
         engine = EngineInfo(self.info.name, self.info.version, list(self.info.fallbacks))
         return Transcript(language=detected or "en", segments=segments, engine=engine, stats=stats)
+
+
+def _seed_sampling(audio: np.ndarray) -> None:
+    """Seed CTranslate2's sampler from a stable hash of the audio, so a temperature fallback repeats run to run."""
+    import hashlib
+
+    try:
+        import ctranslate2
+    except ImportError:  # pragma: no cover - faster-whisper depends on it
+        return
+    digest = hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).digest()
+    ctranslate2.set_random_seed(int.from_bytes(digest[:4], "little"))
 
 
 def block_spans(path: Path, block_s: float = BLOCK_S, search_s: float = 20.0, frame_s: float = 0.1):
@@ -349,11 +382,6 @@ def _clean_segments(seg_iter, duration: float) -> list[AsrSegment]:
 
 def make_transcriber(settings: Settings, language: str | None) -> FasterWhisperTranscriber:
     """The transcriber for settings.transcriber ('auto' = best local model for `language`, or a model name)."""
-    choice = (settings.transcriber or "auto").strip()
-    if choice.startswith("faster-whisper:"):
-        choice = choice.split(":", 1)[1]
-    if choice in ("faster-whisper", "whisper"):
-        choice = "auto"
-    lang = None if language in (None, "", "auto") else language.lower()
-    name, folder, fallbacks = resolve_model(settings, choice, lang)
-    return FasterWhisperTranscriber(name, folder, fallbacks=fallbacks)
+    from . import choose_transcriber
+
+    return choose_transcriber(settings, language).build()

@@ -119,13 +119,17 @@ def _no_clipping(meta: dict) -> tuple[bool, dict]:
     return peak <= -0.9, {"peak_dbfs": peak, "integrated_lufs": meta.get("integrated_lufs", 0.0)}
 
 
-PREVIEW_MIX = Stage(
-    name="preview_mix", group=GROUP_SPEAK, partition="episode", upstream=("tts_pass1", "stems"),
-    description="Pass-1 dialogue over the background stem: an acceptable preview before the character voices exist.",
-    outputs="mix/preview_mix.wav",
-    plan=_mix_plan, run=_mix_runner(1, "preview_mix"),
-    checks=(Check("preview_no_clipping", "true peak at most -0.9 dBFS", _no_clipping),),
-)
+def mix_stage(name: str, pass_no: int, description: str, check: str) -> Stage:
+    """A mix of TTS pass `pass_no`'s dialogue track over the background stem (the preview and the final mix)."""
+    return Stage(
+        name=name, group=GROUP_SPEAK, partition="episode", upstream=(f"tts_pass{pass_no}", "stems"),
+        description=description, outputs=f"mix/{name}.wav", plan=_mix_plan, run=_mix_runner(pass_no, name),
+        checks=(Check(check, "true peak at most -0.9 dBFS", _no_clipping),),
+    )
+
+
+PREVIEW_MIX = mix_stage("preview_mix", 1, "Pass-1 dialogue over the background stem: an acceptable preview before the "
+                                          "character voices exist.", "preview_no_clipping")
 
 
 # -- TTS pass 2 --------------------------------------------------------------------------------------------------
@@ -199,13 +203,8 @@ TTS_PASS2 = Stage(
     checks=(Check("pass2_lines_fit_slots", "at most 20% of lines overflow their slot", _fit_check),),
 )
 
-FINAL_MIX = Stage(
-    name="final_mix", group=GROUP_SPEAK, partition="episode", upstream=("tts_pass2", "stems"),
-    description="Pass-2 dialogue over the background stem, ducked, loudness-normalised, peak-limited.",
-    outputs="mix/final_mix.wav",
-    plan=_mix_plan, run=_mix_runner(2, "final_mix"),
-    checks=(Check("final_no_clipping", "true peak at most -0.9 dBFS", _no_clipping),),
-)
+FINAL_MIX = mix_stage("final_mix", 2, "Pass-2 dialogue over the background stem, ducked, loudness-normalised, "
+                                      "peak-limited.", "final_no_clipping")
 
 
 # -- dubbed video ------------------------------------------------------------------------------------------------

@@ -2,21 +2,32 @@
 
 Configured by DUB_LLM_BASE_URL, DUB_LLM_MODEL and optionally DUB_LLM_API_KEY (never logged or put in errors),
 DUB_LLM_TIMEOUT (s, default 120) and DUB_LLM_BATCH (lines per request, default 30). Only urllib is used.
+
+Credentials (the API key, user:password in the URL, a key/token in its query string) are only sent over https or
+to a loopback host (127.0.0.0/8, ::1, localhost); redirects are never followed (a redirected POST would carry the
+Authorization header to wherever the Location points); every URL in a message is shown without its userinfo,
+query and fragment (`redact_url`).
 """
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
+import logging
 import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Mapping
 
 from ..engine import EngineInfo
 from ..errors import DubError, EngineUnavailable
 from .common import lang_name, norm_lang, translate_nonempty
+
+log = logging.getLogger(__name__)
 
 _NUMBERED = re.compile(r"^\s*(\d+)\s*[.):\]]\s?(.*)$")
 _FENCE = re.compile(r"^\s*```")
@@ -31,6 +42,70 @@ SYSTEM_SINGLE = (
     "You translate one film or TV dialogue subtitle line from {src} to {tgt}. "
     "Reply with the translation only: no quotes, no notes, about as long as the source."
 )
+
+
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
+_PATH_QUERY = re.compile(r"((?<![\w/])/[\w.~%/-]*)\?[^\s'\"<>()]*")
+# query parameters that carry credentials (api_key, key, access_token, sig, password, ...)
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig|cred", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """`url` as scheme://host[:port]/path: userinfo, query string and fragment (which may hold credentials) removed.
+
+    Use it for every URL that goes into a message or a log line."""
+    try:
+        parts = urllib.parse.urlsplit(str(url).strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme and not host:  # not a URL: drop anything after '?' / '#' and any 'user@'
+        return re.split(r"[?#]", str(url), maxsplit=1)[0].rsplit("@", 1)[-1]
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_urls_in(text: str) -> str:
+    """Every URL inside free text (an error body, an exception message) passed through `redact_url`, and the query
+    string cut off any bare path that carries one (/v1/chat/completions?api_key=... -> /v1/chat/completions)."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _PATH_QUERY.sub(r"\1", text)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and for 127.0.0.0/8 and ::1 (names other than localhost are not resolved)."""
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return addr.is_loopback or bool(mapped is not None and mapped.is_loopback)
+
+
+class _Redirected(Exception):
+    def __init__(self, code: int, location: str):
+        super().__init__(code, location)
+        self.code, self.location = code, location
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would resend the Authorization header (and the body) to the new location."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        try:
+            fp.read()
+            fp.close()
+        except Exception:  # noqa: BLE001 - best effort, the connection is dropped anyway
+            pass
+        raise _Redirected(int(code), str(newurl))
 
 
 def parse_numbered(reply: str, n: int) -> list[str] | None:
@@ -51,6 +126,45 @@ def parse_numbered(reply: str, n: int) -> list[str] | None:
     return [found[k] for k in range(1, n + 1)]
 
 
+class _Endpoint:
+    """DUB_LLM_BASE_URL taken apart: the request URL, its credentials and whether it stays on this machine."""
+
+    def __init__(self, url: str, scheme: str, loopback: bool, userinfo: str | None, query_secret: bool,
+                 secrets: list[str]):
+        self.url, self.scheme, self.loopback = url, scheme, loopback
+        self.userinfo, self.query_secret, self.secrets = userinfo, query_secret, secrets
+
+    @classmethod
+    def parse(cls, base_url: str) -> "_Endpoint":
+        try:
+            parts = urllib.parse.urlsplit(base_url.strip())
+            host, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise DubError(f"DUB_LLM_BASE_URL {redact_url(base_url)} is not a valid URL ({exc})") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not host:
+            raise DubError(f"DUB_LLM_BASE_URL {redact_url(base_url)} is not an http(s) URL")
+        secrets: list[str] = []
+        userinfo = None
+        if parts.username is not None or parts.password is not None:
+            user = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            userinfo = f"{user}:{password}"
+            # a user name alone is often a token (https://TOKEN@host)
+            secrets += [parts.password, password] if password else [parts.username, user]
+        query_secret = False
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+            if value and _SECRET_PARAM.search(name):
+                query_secret = True
+                secrets += [value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)]
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path += "/chat/completions"
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+        url = urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+        return cls(url, scheme, is_loopback_host(host), userinfo, query_secret, [s for s in secrets if s])
+
+
 class OpenAICompatibleTranslator:
     """Numbered-lines batches, strictly parsed; a batch whose reply doesn't parse is redone one line per request."""
 
@@ -60,10 +174,35 @@ class OpenAICompatibleTranslator:
                  batch_size: int = 30, retries: int = 2, temperature: float = 0.0):
         if not base_url or not model:
             raise EngineUnavailable("LLM translator needs DUB_LLM_BASE_URL and DUB_LLM_MODEL")
-        url = base_url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
-        self.model = model
         self._api_key = api_key or None
+        ep = _Endpoint.parse(base_url)
+        self._url = ep.url  # the request URL (query kept, userinfo removed): never shown
+        self.url = redact_url(ep.url)  # what messages and repr show
+        self._secrets = sorted({s for s in (self._api_key, *ep.secrets) if s}, key=len, reverse=True)
+        self._auth: str | None = None
+        if self._api_key:
+            self._auth = f"Bearer {self._api_key}"
+            if ep.userinfo is not None:
+                log.warning("DUB_LLM_BASE_URL %s: user:password in the URL ignored, DUB_LLM_API_KEY is used", self.url)
+        elif ep.userinfo is not None:
+            token = base64.b64encode(ep.userinfo.encode("utf-8")).decode("ascii")
+            self._auth = "Basic " + token
+            self._secrets = sorted({*self._secrets, token}, key=len, reverse=True)
+        sent = [what for what, present in (
+            ("DUB_LLM_API_KEY", self._api_key),
+            ("the URL's user:password", ep.userinfo is not None and not self._api_key),
+            ("the key/token in the URL's query string", ep.query_secret),
+        ) if present]
+        if sent and ep.scheme != "https" and not ep.loopback:  # refused before any connection is made
+            raise DubError(
+                f"DUB_LLM_BASE_URL {self.url} is plain http to a non-loopback host: refusing to send "
+                f"{' and '.join(sent)} unencrypted (use https, or a loopback address such as 127.0.0.1)")
+        self._opener = urllib.request.build_opener(
+            _RefuseRedirects(),
+            # a loopback endpoint is never reached through an http(s)_proxy from the environment
+            *([urllib.request.ProxyHandler({})] if ep.loopback else []),
+        )
+        self.model = model
         self.timeout_s = timeout_s
         self.batch_size = max(1, batch_size)
         self.retries = max(0, retries)
@@ -128,18 +267,23 @@ class OpenAICompatibleTranslator:
             "stream": False,
         }).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._auth:
+            headers["Authorization"] = self._auth
         last: str = "no attempt"
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(8.0, 1.0 * 2 ** (attempt - 1)))
-            req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            req = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
             self.requests += 1
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                with self._opener.open(req, timeout=self.timeout_s) as resp:
                     data = json.loads(resp.read().decode("utf-8"))
                 return str(data["choices"][0]["message"]["content"] or "")
+            except _Redirected as exc:
+                raise DubError(
+                    f"LLM endpoint {self.url}: HTTP {exc.code} redirect to {self._redact(redact_url(exc.location))}"
+                    " not followed (it would resend the credentials); set DUB_LLM_BASE_URL to the final URL"
+                ) from None
             except urllib.error.HTTPError as exc:
                 detail = exc.read()[:200].decode("utf-8", "replace") if exc.fp else ""
                 last = f"HTTP {exc.code} {self._redact(detail)}".strip()
@@ -155,5 +299,8 @@ class OpenAICompatibleTranslator:
         raise DubError(f"LLM endpoint {self.url}: {last}")
 
     def _redact(self, text: str) -> str:
-        text = " ".join(text.split())
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """One line with URLs redacted and every configured secret (key, URL password, query token) masked."""
+        text = redact_urls_in(" ".join(str(text).split()))
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text

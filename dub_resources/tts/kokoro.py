@@ -21,7 +21,7 @@ import numpy as np
 from ..audio import write_audio
 from ..engine import EngineInfo, package_version
 from ..errors import EngineUnavailable
-from ..settings import cache_dir
+from ..settings import Settings, cache_dir
 from .base import SynthResult
 from .espeak_util import espeak_binary, espeak_ipa, espeak_voice_for, norm_lang, split_clauses, split_sentences
 from .fit import cap_pauses, trim_silence
@@ -89,8 +89,7 @@ def _load():
         hit = _CACHE.get(model)
         if hit is None:
             opts = ort.SessionOptions()
-            # DUB_ONNX_THREADS overrides the inference threads (e.g. 1 when several synthesizers share a machine)
-            opts.intra_op_num_threads = int(os.environ.get("DUB_ONNX_THREADS") or max(1, min(4, os.cpu_count() or 1)))
+            opts.intra_op_num_threads = Settings.from_env().onnx_threads
             sess = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
             data = _data_dir()
             vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]

@@ -3,20 +3,26 @@
 Expected folder (DUB_MODELS_DIR/xtts): config.json, model.pth, vocab.json (speakers_xtts.pth optional), i.e. the
 files of the `coqui/XTTS-v2` release. XTTS-v2 weights are under the Coqui Public Model License (non-commercial); the
 operator supplies them, the project does not ship them.
+
+Same request, same bytes: XTTS samples its GPT audio tokens (temperature, top-k, top-p), so before each piece torch,
+`random` and numpy are seeded from a stable hash of the line (text, language, speed, temperature, the reference
+audio's content, piece index), with torch's deterministic algorithms on; the callers' generator states are restored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import random
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import write_audio
-from ..engine import EngineInfo, package_version
+from ..engine import EngineInfo, package_version, stable_seed
 from ..errors import EngineUnavailable
 from .base import SynthResult
 from .espeak_util import norm_lang, split_sentences
@@ -29,6 +35,39 @@ XTTS_LANGS = {"en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", 
 _LOCK = threading.Lock()
 _MODELS: dict[str, tuple] = {}  # folder -> (model, config)
 _LATENTS: dict[str, tuple] = {}  # hash of ref files -> (gpt_cond_latent, speaker_embedding)
+_SEED_LOCK = threading.Lock()  # torch's global generator and determinism flag are process-wide
+
+
+def _files_digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """torch (CPU), `random` and numpy seeded with `seed` and torch's deterministic algorithms on, inside; the
+    previous generator states and flags are restored after. Serialised: the state is process-wide."""
+    import torch
+
+    with _SEED_LOCK, torch.random.fork_rng(devices=[]):
+        py_state, np_state = random.getstate(), np.random.get_state()
+        det = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        try:
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            yield
+        finally:
+            torch.use_deterministic_algorithms(det, warn_only=warn_only)
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def validate_model_dir(model_dir: Path | None) -> Path:
@@ -137,13 +176,14 @@ class XttsSynthesizer:
         with _LOCK:
             hit = _LATENTS.get(key)
         if hit is None:
-            hit = model.get_conditioning_latents(
-                audio_path=[str(p) for p in ref_wavs],
-                gpt_cond_len=getattr(config, "gpt_cond_len", 6),
-                gpt_cond_chunk_len=getattr(config, "gpt_cond_chunk_len", 6),
-                max_ref_length=getattr(config, "max_ref_len", 30),
-                sound_norm_refs=getattr(config, "sound_norm_refs", False),
-            )
+            with seeded(stable_seed("xtts-latents", h.hexdigest())):
+                hit = model.get_conditioning_latents(
+                    audio_path=[str(p) for p in ref_wavs],
+                    gpt_cond_len=getattr(config, "gpt_cond_len", 6),
+                    gpt_cond_chunk_len=getattr(config, "gpt_cond_chunk_len", 6),
+                    max_ref_length=getattr(config, "max_ref_len", 30),
+                    sound_norm_refs=getattr(config, "sound_norm_refs", False),
+                )
             with _LOCK:
                 if len(_LATENTS) > 256:
                     _LATENTS.clear()
@@ -171,6 +211,21 @@ class XttsSynthesizer:
             out.append(cur)
         return [p for p in out if p]
 
+    @staticmethod
+    def _infer(model, config, piece: str, lang: str, gpt_lat, spk_emb, temp: float, speed: float):
+        return model.inference(
+            piece,
+            lang,
+            gpt_lat,
+            spk_emb,
+            temperature=temp,
+            length_penalty=getattr(config, "length_penalty", 1.0),
+            repetition_penalty=getattr(config, "repetition_penalty", 10.0),
+            top_k=getattr(config, "top_k", 50),
+            top_p=getattr(config, "top_p", 0.85),
+            speed=speed,
+        )
+
     def clone(self, text: str, language: str, ref_wavs: list[Path], out_wav: Path, speed: float = 1.0) -> SynthResult:
         import torch
 
@@ -187,20 +242,12 @@ class XttsSynthesizer:
         temp = self.temperature if self.temperature is not None else getattr(config, "temperature", 0.75)
         sr = int(getattr(config.audio, "output_sample_rate", 24000))
         wavs = []
+        refs_digest = _files_digest(refs)
         with torch.inference_mode():
-            for piece in self._pieces(text, limit):
-                out = model.inference(
-                    piece,
-                    lang,
-                    gpt_lat,
-                    spk_emb,
-                    temperature=temp,
-                    length_penalty=getattr(config, "length_penalty", 1.0),
-                    repetition_penalty=getattr(config, "repetition_penalty", 10.0),
-                    top_k=getattr(config, "top_k", 50),
-                    top_p=getattr(config, "top_p", 0.85),
-                    speed=speed,
-                )
+            for k, piece in enumerate(self._pieces(text, limit)):
+                seed = stable_seed("xtts", text, lang, float(speed), float(temp), refs_digest, k, piece)
+                with seeded(seed):
+                    out = self._infer(model, config, piece, lang, gpt_lat, spk_emb, temp, speed)
                 w = out["wav"]
                 w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w)
                 wavs.append(np.asarray(w, dtype=np.float32).ravel())
