@@ -10,6 +10,7 @@ from typing import Sequence
 
 from dagster import DagsterInstance, materialize
 
+from dub_resources.engine import one_line
 from dub_resources.errors import DubError
 from dub_resources.paths import EpisodePaths
 from dub_resources.stages import PASS1, PASS2, SERIES
@@ -33,26 +34,25 @@ class EpisodeRun:
     results: dict = field(default_factory=dict)  # phase -> ExecuteInProcessResult
 
 
+USER_ERRORS = ("DubError", "InputError", "InvalidName", "EngineUnavailable", "UnsupportedLanguagePair")
+
+
 def failure_message(result) -> str:
-    """The first failed step's error, one line (the DubError text when a DubError caused it)."""
+    """The first failed step's error in one line: a DubError's own text (the same words the UI shows), else the
+    step, the exception type and its first line."""
     for ev in result.all_events:
         err = getattr(ev.event_specific_data, "error", None) if ev.is_failure and ev.event_specific_data else None
         if err is None:
             continue
-        while err.cause is not None and "Error" not in err.cls_name.split(".")[-1]:
-            err = err.cause
         cur = err
-        while cur is not None:  # prefer the DubError in the chain: its text is meant for the user
-            if cur.cls_name in ("DubError", "InputError", "InvalidName", "EngineUnavailable",
-                                "UnsupportedLanguagePair"):
-                err = cur
-                break
+        while cur is not None:  # the DubError in the chain: its text is meant for the user
+            if cur.cls_name in USER_ERRORS:
+                return one_line(cur.message.split(": ", 1)[1] if cur.message.startswith(cur.cls_name + ": ")
+                                else cur.message)
             cur = cur.cause
-        text = (err.message or "").strip().splitlines()
-        first = text[0] if text else err.cls_name
-        for prefix in ("dub_resources.errors.", f"{err.cls_name}: "):
-            first = first.removeprefix(prefix)
-        return f"{ev.step_key}: {first}"
+        while err.cause is not None:
+            err = err.cause
+        return f"{ev.step_key}: {one_line((err.message or err.cls_name).splitlines()[0])}"
     return f"run {result.run_id} failed"
 
 
