@@ -47,8 +47,8 @@ def failure_message(result) -> str:
         cur = err
         while cur is not None:  # the DubError in the chain: its text is meant for the user
             if cur.cls_name in USER_ERRORS:
-                return one_line(cur.message.split(": ", 1)[1] if cur.message.startswith(cur.cls_name + ": ")
-                                else cur.message)
+                head, sep, rest = cur.message.strip().partition(": ")
+                return one_line(rest if sep and head.split(".")[-1] == cur.cls_name else cur.message)
             cur = cur.cause
         while err.cause is not None:
             err = err.cause
