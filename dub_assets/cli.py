@@ -76,6 +76,23 @@ def cmd_rerun_pass2(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_season(a: argparse.Namespace) -> int:
+    from dub_resources.settings import Settings
+
+    from .season import launch_season_backfill, register_folder, season_episodes
+
+    s = Settings.from_env()
+    if a.source:
+        register_folder(s, a.series, Path(a.source), a.season)
+    backfill_id = launch_season_backfill(_instance(), s, a.series, a.season)
+    eps = season_episodes(s, a.series, a.season)
+    print(f"backfill {backfill_id}: {a.series} season {a.season}, {len(eps)} episodes ({', '.join(eps)}); the Dagster "
+          f"daemon runs it (`make ui` starts one) and the UI shows its progress under Overview > Backfills",
+          file=sys.stderr)
+    print(backfill_id)
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from dub_resources.demo import build_demo_episode
     from dub_resources.registry import register_episode
@@ -111,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--episode", required=True)
     r.add_argument("--no-force", action="store_true", help="skip stages whose fingerprints match")
     r.set_defaults(fn=cmd_rerun_pass2)
+    se = sub.add_parser("season", help="launch a Dagster backfill of every registered episode of a season")
+    se.add_argument("--series", required=True)
+    se.add_argument("--season", required=True, type=int)
+    se.add_argument("--from", dest="source", default=None, help="register every SxxEyy media file of this folder first")
+    se.set_defaults(fn=cmd_season)
     d = sub.add_parser("demo", help="build the demo episode and dub it")
     d.add_argument("--target-lang", default=None)
     d.add_argument("--force", action="store_true")
