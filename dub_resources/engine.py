@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import DubError, EngineUnavailable
+from .errors import DubError, EngineUnavailable, one_line
 
 
 @dataclass
@@ -94,11 +94,6 @@ def stable_seed(*parts: object) -> int:
     draws (Piper's noise, XTTS sampling) depend on what is spoken and nothing else."""
     h = hashlib.sha256("\x1f".join(repr(p) for p in parts).encode("utf-8")).digest()
     return int.from_bytes(h[:8], "little") >> 1
-
-
-def one_line(exc: BaseException | str) -> str:
-    text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
-    return " ".join(text.split())
 
 
 def choose_engine(stage: str, options: Sequence[EngineOption], wanted: str | None = "auto",
