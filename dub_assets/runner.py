@@ -11,7 +11,6 @@ from typing import Sequence
 from dagster import DagsterInstance, materialize
 
 from dub_resources.errors import DubError, one_line
-
 from dub_resources.paths import EpisodePaths
 from dub_resources.stages import PASS1, PASS2, SERIES
 
