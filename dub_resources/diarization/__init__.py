@@ -31,7 +31,7 @@ def engine_options(settings: Settings, encoder: str = "auto") -> list[EngineOpti
         return f"{require_packages('pyannote.audio')}; config {weights_digest(cfg.parent)}"
 
     def seg_probe() -> str:
-        from .pyannote_seg import segmentation_checkpoint
+        from .segmentation import segmentation_checkpoint
 
         try:
             ckpt = segmentation_checkpoint(settings.models_dir)

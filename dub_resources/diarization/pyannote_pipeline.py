@@ -100,7 +100,7 @@ def write_local_pipeline(folder: str | Path, threshold: float = 0.7, min_cluster
     AgglomerativeClustering). Returns the config.yaml path.
     """
     from .pyannote_embedding import identity_plda, save_campp_checkpoint
-    from .pyannote_seg import segmentation_checkpoint as find_seg
+    from .segmentation import segmentation_checkpoint as find_seg
 
     folder = Path(folder)
     (folder / "segmentation").mkdir(parents=True, exist_ok=True)
