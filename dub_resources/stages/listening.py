@@ -12,6 +12,14 @@ from .base import Check, Plan, Stage, StageContext, StageResult, fixed_plan, pla
 GROUP_LISTEN = "listen"
 
 
+def voice_profile_dir(ctx: StageContext) -> Path:
+    """Where voice profiles of reference wavs are cached: per series (shared by its episodes), or inside the episode
+    in privacy/minimal mode, where nothing about a voice may persist beyond the episode."""
+    if ctx.settings.privacy_mode:
+        return ctx.paths.root / "voice_profiles"
+    return ctx.series_paths.voice_profiles
+
+
 def separated(ctx: StageContext) -> bool:
     return bool((StageManifest(ctx.paths.manifest("stems")).load() or {}).get("metadata", {}).get("separated"))
 
@@ -256,7 +264,8 @@ def _voice_refs_plan(ctx: StageContext) -> Plan:
     from ..voice_refs import MAX_REF_S, MIN_REF_S
 
     return fixed_plan("dub-voice-refs", "1", ("dub_resources.voice_refs", "dub_resources.voice_match"),
-                      min_s=MIN_REF_S, max_s=MAX_REF_S, input="dialogue" if separated(ctx) else "full")
+                      min_s=MIN_REF_S, max_s=MAX_REF_S, input="dialogue" if separated(ctx) else "full",
+                      profiles=str(voice_profile_dir(ctx)))
 
 
 def _voice_refs_run(ctx: StageContext, plan: Plan) -> StageResult:
@@ -267,7 +276,7 @@ def _voice_refs_run(ctx: StageContext, plan: Plan) -> StageResult:
     src = p.dialogue if separated(ctx) else p.source_48k
     refs = extract_refs(src, load_turns(p.diarization_json), p.refs_dir)
     # the refs' voice profiles (pass 2's targets) are computed here, once: a pass-2 rerun only reads them
-    profiles_for(WorldVoiceMatcher(), [Path(x.wav) for x in refs], ProfileCache(ctx.series_paths.voice_profiles))
+    profiles_for(WorldVoiceMatcher(), [Path(x.wav) for x in refs], ProfileCache(voice_profile_dir(ctx)))
     write_json_atomic(p.refs_manifest, {"input": "dialogue" if separated(ctx) else "full",
                                         "speakers": {x.speaker: x.to_dict() for x in refs}})
     warnings = sum(len(x.warnings) for x in refs)
