@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa
+APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-es-pt apertium-por-cat apertium-spa-cat \
+  apertium-pt-gl apertium-es-gl apertium-en-gl apertium-eng-cat apertium-fra-cat apertium-fr-es apertium-cat-ita \
+  apertium-spa-ita
 # Exact versions + sha256 of every package (pip included) for linux x86_64 / CPython 3.11; `make lock` rewrites it.
 LOCK := requirements.lock
 LOCK_PLATFORM := x86_64-manylinux_2_36

@@ -23,6 +23,8 @@ SECTIONS = {
     "diarization": ("diarization_ami", sections.bench_diarization),
     "asr": ("asr_en", sections.bench_asr),
     "speakers": ("speakers", sections.bench_speakers),
+    "lines": ("episodes", sections.bench_lines),
+    "translation": ("translation", sections.bench_translation),
 }
 
 
@@ -84,6 +86,7 @@ def print_table(result: dict) -> None:
         "asr": ["wer", "rtf", "cer_by_lang"],
         "speakers": ["accuracy", "distractor_false_accept_rate", "eer", "threshold"],
         "speed": ["rtf_end_to_end", "peak_rss_mb", "pass2_rerun_fraction", "unchanged_rerun_fraction"],
+        "lines": ["speaker_purity", "cross_speaker_lines", "split_sentences", "lines", "sentences"],
     }
     print(f"{'section':<12} {'figure':<30} value")
     for sec, keys in heads.items():
@@ -100,6 +103,17 @@ def print_table(result: dict) -> None:
                   f"fa {_fmt(lg['false_alarm'])}, conf {_fmt(lg['confusion'])}), speakers {lg['est_speakers']}/"
                   f"{lg['true_speakers']}, {_fmt(lg['duration_s'])} s in {_fmt(lg['wall_s'])} s")
         print(f"{sec:<12} {'engine':<30} {ename} {eng.get('version', '') if isinstance(eng, dict) else ''}")
+    tr = result.get("translation")
+    if isinstance(tr, dict):
+        for row in tr.get("rows", []):
+            pair = row["item"]
+            if row.get("available"):
+                base = row.get("no_edits")
+                extra = f" (no edits {base['chrf']:.1f}/{base['bleu']:.1f})" if base else ""
+                print(f"{'translation':<12} {pair + ' chrF / BLEU':<30} {row['chrf']:.1f} / {row['bleu']:.1f}{extra}, "
+                      f"{row['lines_per_s']:.1f} lines/s, {row['engine']}")
+            else:
+                print(f"{'translation':<12} {pair:<30} unavailable: {row.get('error', '')}")
     if result.get("absent"):
         print(f"absent sections: {', '.join(result['absent'])}")
 

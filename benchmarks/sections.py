@@ -226,3 +226,220 @@ def _eer(gen: np.ndarray, imp: np.ndarray) -> float:
     far = np.array([(imp >= t).mean() for t in thr])
     i = int(np.argmin(np.abs(frr - far)))
     return float((frr[i] + far[i]) / 2)
+
+
+# -- lines: the line builder on real ASR + diarization of the episodes -------------------------------------------
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _ref_index(w0: float, w1: float, ref: list[tuple[float, float, str]]) -> int | None:
+    """The reference turn holding most of a word's span (None when it is in no turn)."""
+    best, best_ov = None, 0.0
+    for k, (s, e, _) in enumerate(ref):
+        ov = _overlap(w0, w1, s, e)
+        if ov > best_ov:
+            best, best_ov = k, ov
+    return best
+
+
+def line_scores(lines, ref: list[tuple[float, float, str]], pause_s: float = 0.3) -> dict:
+    """Score dubbing lines against reference turns (start, end, speaker), one source utterance per turn:
+
+    speaker_purity: duration-weighted share of each line's [start, end] inside its best reference speaker's turns;
+    cross_speaker_lines: lines whose words (each given to the reference speaker holding most of its span) come from
+    two or more reference speakers; split_sentences: share of reference turns with a line boundary inside them (two
+    consecutive words of the turn in different lines) where the earlier line ends with no punctuation and the pause
+    before the next word is under `pause_s`."""
+    total = pure = 0.0
+    cross = 0
+    for ln in lines:
+        dur = max(ln.end - ln.start, 0.0)
+        per: dict[str, float] = {}
+        for s, e, spk in ref:
+            per[spk] = per.get(spk, 0.0) + _overlap(ln.start, ln.end, s, e)
+        total += dur
+        pure += min(max(per.values(), default=0.0), dur)
+        spk = {ref[k][2] for k in (_ref_index(w["start"], w["end"], ref) for w in ln.words) if k is not None}
+        cross += len(spk) > 1
+    flat = [(li, w) for li, ln in enumerate(lines) for w in ln.words]
+    seen: set[int] = set()
+    cut: set[int] = set()
+    for k, (li, w) in enumerate(flat):
+        t = _ref_index(w["start"], w["end"], ref)
+        if t is None:
+            continue
+        seen.add(t)
+        if k + 1 < len(flat) and flat[k + 1][0] != li:
+            nxt = flat[k + 1][1]
+            if _ref_index(nxt["start"], nxt["end"], ref) == t:
+                text = w["text"].strip().rstrip("\"'”’»)]")
+                if not (text and text[-1] in ".?!…,;:—–-") and nxt["start"] - w["end"] < pause_s:
+                    cut.add(t)
+    return {"lines": len(lines), "speaker_purity": round(pure / total, 4) if total else None,
+            "cross_speaker_lines": cross, "sentences": len(seen), "split_sentences_n": len(cut),
+            "split_sentences": round(len(cut) / len(seen), 4) if seen else 0.0}
+
+
+def _episode_reference(ep_json: Path) -> list[tuple[float, float, str]]:
+    """Reference turns from the episode's RTTM (the JSON's turns when there is no RTTM)."""
+    rttm = ep_json.with_suffix(".rttm")
+    if rttm.exists():
+        out = []
+        for line in rttm.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 8 and f[0] == "SPEAKER":
+                out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+        return sorted(out)
+    import json
+
+    return sorted((t["start"], t["end"], t["speaker"]) for t in json.loads(ep_json.read_text())["turns"])
+
+
+def _listen(wav: Path, settings: Settings, language: str) -> tuple[dict, dict, float, float]:
+    """(transcript dict, diarization dict, asr s, diarization s) of one episode wav by the pipeline's own engines
+    (make_transcriber / make_diarizer on the wav itself), cached under var/bench/lines/ by the wav's content and the
+    engines' choice and code, so a rerun with nothing changed does not transcribe again."""
+    import json
+
+    from dub_resources.asr import choose_transcriber
+    from dub_resources.diarization import choose_diarizer
+    from dub_resources.engine import module_digest
+    from dub_resources.manifest import file_fingerprint, fingerprint, write_json_atomic
+    from dub_resources.settings import REPO_ROOT
+
+    a, d = choose_transcriber(settings, language), choose_diarizer(settings)
+    key = fingerprint("bench-lines", {"wav": file_fingerprint(wav), "asr": [a.name, a.version],
+                                      "diarizer": [d.name, d.version], "num_speakers": settings.num_speakers,
+                                      "code": module_digest("dub_resources.asr", "dub_resources.diarization"),
+                                      "language": language})
+    cache = REPO_ROOT / "var" / "bench" / "lines" / f"{wav.stem}-{key[:16]}.json"
+    if cache.exists():
+        c = json.loads(cache.read_text())
+        return c["transcript"], c["diarization"], c["asr_s"], c["diarization_s"]
+    from dub_resources.asr import make_transcriber
+    from dub_resources.diarization import make_diarizer
+
+    t0 = time.perf_counter()
+    tr = make_transcriber(settings, language).transcribe(wav, language=language)
+    asr_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = make_diarizer(settings).diarize(wav, num_speakers=settings.num_speakers)
+    dia_s = time.perf_counter() - t0
+    out = {"transcript": tr.to_dict(), "diarization": {"engine": res.engine.to_dict(),
+                                                       "turns": [t.to_dict() for t in res.turns]},
+           "asr_s": round(asr_s, 2), "diarization_s": round(dia_s, 2)}
+    write_json_atomic(cache, out)
+    return out["transcript"], out["diarization"], out["asr_s"], out["diarization_s"]
+
+
+def bench_lines(data: Path, settings: Settings, quick: bool) -> dict:
+    """Dubbing lines (dub_resources.segments.build_lines) on the episodes/ sets: ASR and diarization of each episode
+    wav by the pipeline's engines, the lines built from both, scored against the reference RTTM turns."""
+    from dub_resources.asr.base import AsrSegment, Transcript, Word
+    from dub_resources.diarization.base import Turn
+    from dub_resources.engine import EngineInfo
+    from dub_resources.segments import MAX_LINE_S, MIN_FRAGMENT_S, build_lines
+
+    eps = sorted(p for p in (data / "episodes").glob("*/*.json") if p.with_suffix(".wav").exists())
+    if quick:
+        eps = eps[:1]
+    language = settings.source_lang
+    rows, engine, all_lines, all_ref = [], {}, [], []
+    offset = 0.0
+    for ep in eps:
+        t, dia, asr_s, dia_s = _listen(ep.with_suffix(".wav"), settings, language)
+        transcript = Transcript(t["language"], [AsrSegment(s["start"], s["end"], s["text"],
+                                                           [Word(**w) for w in s.get("words", [])])
+                                                for s in t["segments"]], EngineInfo(**t["engine"]))
+        turns = [Turn(**x) for x in dia["turns"]]
+        lines = build_lines(transcript, turns)
+        ref = _episode_reference(ep)
+        sc = line_scores(lines, ref)
+        engine = {"asr": t["engine"], "diarization": dia["engine"]}
+        rows.append({"item": f"{ep.parent.name}/{ep.stem}", **sc, "hyp_speakers": len({x.speaker for x in turns}),
+                     "ref_speakers": len({r[2] for r in ref}), "asr_s": asr_s, "diarization_s": dia_s,
+                     "mean_line_s": round(sum(ln.end - ln.start for ln in lines) / max(len(lines), 1), 2),
+                     "max_line_s": round(max((ln.end - ln.start for ln in lines), default=0.0), 2)})
+        # pooled over the episodes: shift each episode so their times do not meet
+        for ln in lines:
+            ln.start, ln.end = ln.start + offset, ln.end + offset
+            ln.words = [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in ln.words]
+        all_lines += lines
+        all_ref += [(s + offset, e + offset, f"{ep.stem}:{spk}") for s, e, spk in ref]
+        offset += max([r[1] for r in ref] + [ln.end for ln in lines] + [0.0]) + 10.0
+    pooled = line_scores(all_lines, all_ref) if rows else {}
+    return {"engine": engine, "rows": rows, "episodes": len(rows),
+            "speaker_purity": pooled.get("speaker_purity"), "cross_speaker_lines": pooled.get("cross_speaker_lines"),
+            "split_sentences": pooled.get("split_sentences"), "lines": pooled.get("lines"),
+            "sentences": pooled.get("sentences"),
+            "params": {"max_line_s": MAX_LINE_S, "min_fragment_s": MIN_FRAGMENT_S, "language": language},
+            "method": "ASR (make_transcriber) and diarization (make_diarizer) on each episode wav, lines by "
+                      "build_lines, scored against the RTTM turns (one source utterance = one reference sentence); "
+                      "pooled over the episodes"}
+
+
+# -- translation: the translator the pipeline chooses, on translation/<src>-<tgt>.tsv -----------------------------
+def _read_pairs(path: Path) -> tuple[list[str], list[str]]:
+    """(sources, references) of a translation TSV (header id/source/reference; no quoting: split on tabs)."""
+    rows = [ln.rstrip("\n").split("\t") for ln in path.read_text(encoding="utf-8").splitlines(True)]
+    rows = [r for r in rows[1:] if len(r) >= 3]
+    return [r[1] for r in rows], [r[2] for r in rows]
+
+
+def bench_translation(data: Path, settings: Settings, quick: bool) -> dict:
+    """chrF and BLEU (sacrebleu, corpus level, defaults) of the translator the pipeline would use for each pair
+    (choose_translator(settings, src, tgt), same settings), plus its speed and the routes its lines took. A pair with
+    no translator is listed under `unavailable` with the chooser's error. Without --quick, a chain or consensus is
+    also scored without its rule-based edits (`no_edits`), the comparison that keeps them."""
+    try:
+        from sacrebleu.metrics import BLEU, CHRF
+    except ImportError as exc:
+        raise SystemExit("dub bench: the translation section needs sacrebleu (pip install sacrebleu)") from exc
+    from collections import Counter
+
+    from dub_resources.engine import package_version
+    from dub_resources.errors import UnsupportedLanguagePair
+    from dub_resources.translation import (ChainTranslator, ConsensusTranslator, choose_translator, is_untranslated,
+                                           line_routes)
+
+    out: dict = {"rows": [], "unavailable": [], "engine": {},
+                 "scoring": f"sacrebleu {package_version('sacrebleu')}, corpus level, default chrF and BLEU"}
+    for tsv in sorted((data / "translation").glob("*-*.tsv")):
+        pair = tsv.stem
+        src, tgt = pair.split("-", 1)
+        sources, refs = _read_pairs(tsv)
+        if quick:
+            sources, refs = sources[:20], refs[:20]
+        try:
+            choice = choose_translator(settings, src, tgt)
+        except UnsupportedLanguagePair as exc:
+            out[pair] = {"available": False, "engine": None, "error": str(exc), "lines": len(sources)}
+            out["unavailable"].append(pair)
+            out["rows"].append({"item": pair, "available": False, "error": str(exc)})
+            continue
+        tr = choice.build()
+        tr.info.fallbacks[:0] = list(choice.skipped)
+        t0 = time.perf_counter()
+        hyps = tr.translate(sources, src, tgt)
+        wall = time.perf_counter() - t0
+        chrf, bleu = CHRF(), BLEU()
+        res = {"available": True, "option": choice.name, "engine": tr.info.to_dict(),
+               "chrf": round(chrf.corpus_score(hyps, [refs]).score, 2),
+               "bleu": round(bleu.corpus_score(hyps, [refs]).score, 2), "lines": len(sources),
+               "lines_per_s": round(len(sources) / max(wall, 1e-9), 2),
+               "untranslated": sum(is_untranslated(s, h) for s, h in zip(sources, hyps)),
+               "routes": dict(Counter(line_routes(tr, sources))),
+               "signature": {"chrf": str(chrf.get_signature()), "bleu": str(bleu.get_signature())}}
+        if not quick and isinstance(tr, (ChainTranslator, ConsensusTranslator)):
+            chains = tr.chains if isinstance(tr, ConsensusTranslator) else [tr]
+            bare = [ChainTranslator(c.hops, edits=False) for c in chains]
+            base = bare[0] if len(bare) == 1 else ConsensusTranslator(bare)
+            bh = base.translate(sources, src, tgt)
+            res["no_edits"] = {"chrf": round(CHRF().corpus_score(bh, [refs]).score, 2),
+                               "bleu": round(BLEU().corpus_score(bh, [refs]).score, 2)}
+        out[pair] = res
+        out["engine"][pair] = tr.info.name
+        out["rows"].append({"item": pair, **{k: v for k, v in res.items() if k not in ("engine", "signature")},
+                            "engine": tr.info.name})
+    return out

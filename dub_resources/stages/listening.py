@@ -217,16 +217,23 @@ def _translation_run(ctx: StageContext, plan: Plan) -> StageResult:
 
     from ..segments import build_lines
     from ..subtitles import write_srt
+    from ..translation import is_untranslated, line_routes
 
     p = ctx.paths
     src, tgt = ctx.reg.source_lang, ctx.reg.target_lang
-    lines = build_lines(load_transcript(p.transcript_json), load_turns(p.diarization_json))
+    lines = build_lines(load_transcript(p.transcript_json), load_turns(p.diarization_json), language=src)
     tr = plan.choice.build()
     tr.info.fallbacks.extend(plan.skipped)
-    targets = tr.translate([ln.source_text for ln in lines], src, tgt) if lines else []
+    sources = [ln.source_text for ln in lines]
+    targets = tr.translate(sources, src, tgt) if lines else []
+    routes = line_routes(tr, sources) if lines else []
     for ln, t in zip(lines, targets):
         ln.target_text = t.strip()
-    rows = [ln.to_dict() for ln in lines]
+    # every line records the engine and the route it took, and whether it came back untranslated (empty or equal to
+    # its source): the no_untranslated_lines check fails on any such line
+    rows = [{**ln.to_dict(), "engine": tr.info.name, "route": route,
+             "untranslated": is_untranslated(ln.source_text, ln.target_text)} for ln, route in zip(lines, routes)]
+    untranslated = [r["index"] for r in rows if r["untranslated"]]
     df = pd.DataFrame(rows, columns=["index", "start", "end", "speaker", "source_text", "target_text"])
     with atomic_path(p.translation_parquet, ".parquet") as tmp:
         df.to_parquet(tmp, index=False)
@@ -234,15 +241,20 @@ def _translation_run(ctx: StageContext, plan: Plan) -> StageResult:
                                            "lines": rows})
     srt = p.translation_srt(tgt)
     write_srt(srt, [(ln.start, ln.end, ln.target_text) for ln in lines])
-    table = "| # | speaker | start | source | target |\n|---|---|---|---|---|\n" + "".join(
-        f"| {ln.index} | {ln.speaker} | {ln.start:.1f} | {ln.source_text[:60]} | {ln.target_text[:60]} |\n"
-        for ln in lines[:20])
+    table = "| # | speaker | start | source | target | route |\n|---|---|---|---|---|---|\n" + "".join(
+        f"| {ln.index} | {ln.speaker} | {ln.start:.1f} | {ln.source_text[:60]} | {ln.target_text[:60]} | {route} |\n"
+        for ln, route in zip(lines[:20], routes))
+    per_route: dict[str, int] = {}
+    for r in routes:
+        per_route[r] = per_route.get(r, 0) + 1
     return StageResult(
         outputs={"parquet": str(p.translation_parquet), "json": str(p.translation_json), "srt": str(srt)},
         engine=tr.info,
-        summary=f"{src}->{tgt} lines={len(lines)} engine={tr.info.name}",
+        summary=f"{src}->{tgt} lines={len(lines)} engine={tr.info.name} untranslated={len(untranslated)}",
         metadata={"pair": f"{src}->{tgt}", "lines": len(lines),
                   "empty_targets": sum(1 for ln in lines if not ln.target_text),
+                  "untranslated_lines": len(untranslated), "untranslated_indexes": untranslated[:50],
+                  "routes": per_route,
                   "speakers": len({ln.speaker for ln in lines}), "srt": str(srt), "lines_md": table},
     )
 
@@ -255,7 +267,12 @@ TRANSLATION = Stage(
     plan=_translation_plan, run=_translation_run,
     checks=(Check("every_line_translated", "no line has an empty translation",
                   lambda m: (int(m.get("empty_targets", 0)) == 0,
-                             {"lines": m.get("lines", 0), "empty_targets": int(m.get("empty_targets", 0))})),),
+                             {"lines": m.get("lines", 0), "empty_targets": int(m.get("empty_targets", 0))})),
+            Check("no_untranslated_lines", "no line came back untranslated (empty, or equal to its source)",
+                  lambda m: (int(m.get("untranslated_lines", 0)) == 0,
+                             {"lines": m.get("lines", 0), "untranslated_lines": int(m.get("untranslated_lines", 0)),
+                              "untranslated_indexes": ", ".join(map(str, m.get("untranslated_indexes", []))) or "-"})),
+            ),
 )
 
 

@@ -38,6 +38,7 @@ def apertium_modes() -> frozenset[str]:
     return frozenset(modes)
 
 
+@functools.lru_cache(maxsize=1)
 def _version() -> str:
     exe = shutil.which("apertium")
     if exe is None:
@@ -47,6 +48,48 @@ def _version() -> str:
         return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def _dpkg_versions() -> dict[str, str]:
+    """Installed Debian package versions (name -> version) from dpkg's status file; {} elsewhere."""
+    out: dict[str, str] = {}
+    try:
+        text = Path("/var/lib/dpkg/status").read_text("utf-8", errors="replace")
+    except OSError:
+        return out
+    for block in text.split("\n\n"):
+        fields = dict(ln.split(": ", 1) for ln in block.splitlines() if ": " in ln and not ln.startswith(" "))
+        if fields.get("Package") and "installed" in fields.get("Status", "") and fields.get("Version"):
+            out[fields["Package"]] = fields["Version"]
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def mode_data(mode: str) -> str:
+    """What a mode's linguistic data is: '<package> <version>' (the Debian package of the data folder its mode
+    file names), else a digest of the data files' names, sizes and mtimes. Part of the engine's version, so a
+    new dictionary re-runs the translation."""
+    mode_file = _datadir() / "modes" / f"{mode}.mode"
+    try:
+        text = mode_file.read_text("utf-8", errors="replace")
+    except OSError:
+        return "data unknown"
+    files = sorted(set(re.findall(r"'(/[^']+)'", text)))
+    dirs = sorted({Path(f).parent.name for f in files if Path(f).parent.name.startswith("apertium-")})
+    versions = _dpkg_versions()
+    if dirs and all(d in versions for d in dirs):
+        return ", ".join(f"{d} {versions[d]}" for d in dirs)
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{'+'.join(dirs) or mode} data {h.hexdigest()[:12]}"
 
 
 def mode_for(source: str, target: str) -> str | None:
@@ -83,6 +126,11 @@ class ApertiumTranslator:
 
     def supports(self, source: str, target: str) -> bool:
         return mode_for(source, target) is not None
+
+    def version_for(self, source: str, target: str) -> str:
+        """The binary's version and the pair's data package: '<Apertium 3.8.3> (<apertium-es-pt 1.1.6-1>)'."""
+        mode = mode_for(source, target)
+        return f"{self.info.version} ({mode_data(mode)})" if mode else self.info.version
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         mode = mode_for(source, target)
