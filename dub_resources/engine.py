@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import DubError, EngineUnavailable, one_line
+from .errors import DubError, EngineUnavailable, NotConfigured, one_line
 
 
 @dataclass
@@ -65,8 +65,9 @@ class EngineChoice:
 
     option: EngineOption
     version: str
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # every option passed over, and why (the plan records them)
     rest: tuple[EngineOption, ...] = ()  # the usable-looking options after it, for a build that fails
+    fallbacks: tuple[str, ...] = ()  # the skips that are a degradation (not an optional engine left unconfigured)
 
     @property
     def name(self) -> str:
@@ -78,7 +79,7 @@ class EngineChoice:
     def build_with_fallback(self, stage: str) -> tuple[Any, str, list[str]]:
         """(engine, its name, fallbacks): the chosen engine built, or the next option that probes and builds when
         loading it fails (a corrupt weight file, a broken config), with each failure recorded."""
-        failures = list(self.skipped)
+        failures = list(self.fallbacks)
         for opt in (self.option, *self.rest):
             try:
                 if opt is not self.option:
@@ -109,13 +110,16 @@ def choose_engine(stage: str, options: Sequence[EngineOption], wanted: str | Non
         raise DubError(f"{stage}: unknown {setting} {wanted!r} (choose auto, {', '.join(names)})")
     start = 0 if key == "auto" else names.index(key)
     skipped: list[str] = []
+    fallbacks: list[str] = []
     for opt in options[start:]:
         try:
             version = opt.probe()
         except EngineUnavailable as exc:
             skipped.append(f"{opt.name}: {one_line(exc)}")
+            if key != "auto" or not isinstance(exc, NotConfigured):
+                fallbacks.append(skipped[-1])
             continue
-        return EngineChoice(opt, version, tuple(skipped), tuple(options[options.index(opt) + 1:]))
+        return EngineChoice(opt, version, tuple(skipped), tuple(options[options.index(opt) + 1:]), tuple(fallbacks))
     raise EngineUnavailable(f"{stage}: no engine available (tried {'; '.join(skipped) or 'nothing'})")
 
 

@@ -46,6 +46,11 @@ class EngineUnavailable(DubError):
     """An engine cannot run here (package or weights missing); callers fall back."""
 
 
+class NotConfigured(EngineUnavailable):
+    """An optional engine the user has not set up (no local weights, no endpoint): skipping it in 'auto' is the normal
+    case, not a fallback worth reporting."""
+
+
 class UnsupportedLanguagePair(DubError):
     """No translator is available for a language pair: never a silent pass-through."""
 

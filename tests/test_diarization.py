@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,9 @@ from dub_resources.diarization.metrics import der, pooled_der
 from dub_resources.diarization.pyannote_pipeline import PyannotePipelineDiarizer, write_local_pipeline
 from dub_resources.diarization.pyannote_seg import SegmentationClusteringDiarizer
 from dub_resources.diarization.vad_cluster import VadClusteringDiarizer
-from dub_resources.errors import InputError
+from dub_resources.errors import DubError, InputError
 from dub_resources.settings import Settings
 
-EVAL = Path(os.environ.get("DUB_EVAL_DIR", Path(__file__).resolve().parents[2] / "shared" / "eval"))
-AMI = EVAL / "diarization_ami"
 
 # Bounds measured with the default engine (pyannote-seg + CAM++): dev00 DER 0.321, pyannote sample 0.057.
 # The AMI references are word-level turns whose pauses count as speech, and the two dev00 speakers are
@@ -29,10 +26,9 @@ SAMPLE_DER_MAX = 0.15
 
 
 @pytest.fixture(scope="module")
-def ami() -> Path:
-    if not (AMI / "dev00.wav").is_file():
-        pytest.skip(f"eval data missing: {AMI}")
-    return AMI
+def ami(eval_path) -> Path:
+    # skip (or fail in CI) when the AMI clips are absent
+    return eval_path("diarization_ami", "dev00.wav").parent
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +47,27 @@ def seg() -> SegmentationClusteringDiarizer:
 
 
 @pytest.fixture(scope="module")
-def dev00_result(seg, ami) -> DiarizationResult:
-    return seg.diarize(ami / "dev00.wav")
+def diarized(seg, ami):
+    """The default engine's result per AMI clip, computed once per module (several tests score the same clip)."""
+    cache: dict[str, DiarizationResult] = {}
+
+    def get(uri: str) -> DiarizationResult:
+        if uri not in cache:
+            cache[uri] = seg.diarize(ami / f"{uri}.wav")
+        return cache[uri]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def dev00_result(diarized) -> DiarizationResult:
+    return diarized("dev00")
+
+
+def reference_speakers(ami: Path, uri: str) -> int:
+    from dub_resources.diarization.metrics import load_rttm
+
+    return len(load_rttm(ami / f"{uri}.rttm")[uri].labels())
 
 
 def check_result(res: DiarizationResult, wav: Path, uri: str) -> None:
@@ -79,10 +94,8 @@ def test_default_engine_on_ami_dev00(dev00_result, ami):
     res = dev00_result
     check_result(res, ami / "dev00.wav", "dev00")
     assert res.engine.name == "pyannote-seg"
-    # dev00's two voices (20 and 8 s) are close for CAM++ on this audio (centroid cosine 0.65): the cosine
-    # clustering keeps them as one (DER 0.321; forcing two gave 0.349), so only the range is asserted here;
-    # the count is asserted on clips whose speakers the embeddings do separate (test_speaker_count_*).
-    assert 1 <= len(res.speakers) <= 2
+    # The speaker count on dev00 is wrong with this engine (1 for 2): asserted as a known failure in
+    # test_dev00_speaker_count; here only what it gets right: speech found, few misses / false alarms, DER bound.
     d = der(ami / "dev00.rttm", res, ami / "dev00.uem")
     assert d["der"] < DEV00_DER_MAX, d
     assert d["missed"] < 0.15 and d["false_alarm"] < 0.05, d
@@ -99,10 +112,10 @@ def test_default_engine_on_pyannote_sample(seg, sample_wav):
     assert d["der"] < SAMPLE_DER_MAX, d
 
 
-def test_overlap_kept_as_two_labels(seg, ami):
+def test_overlap_kept_as_two_labels(diarized, ami):
     """trn09 has 13.2 s of overlapped speech in 30 s: the powerset overlap classes must come out as two
     simultaneous turns, and the clip must score well (measured DER 0.144, 5.9 s of it overlap missed)."""
-    res = seg.diarize(ami / "trn09.wav")
+    res = diarized("trn09")
     check_result(res, ami / "trn09.wav", "trn09")
     from dub_resources.diarization.metrics import _annotation
 
@@ -113,11 +126,11 @@ def test_overlap_kept_as_two_labels(seg, ami):
     assert d["der"] < 0.25, d
 
 
-def test_pooled_der_on_three_clips(seg, ami):
+def test_pooled_der_on_three_clips(diarized, ami):
     """Pooled DER over clips of different kinds (2 speakers, 3 speakers, heavy overlap): measured 0.199."""
     reps = []
     for uri in ("dev01", "trn06", "trn09"):
-        reps.append(der(ami / f"{uri}.rttm", seg.diarize(ami / f"{uri}.wav"), ami / f"{uri}.uem"))
+        reps.append(der(ami / f"{uri}.rttm", diarized(uri), ami / f"{uri}.uem"))
     pooled = pooled_der(reps)
     assert pooled["der"] < 0.27, pooled
     assert pooled["missed"] < 0.20 and pooled["false_alarm"] < 0.05, pooled
@@ -197,7 +210,7 @@ def test_factory(tmp_path):
     # explicit pyannote-pipeline without a config: recorded fallback
     eng = make_diarizer(Settings(diarizer="pyannote-pipeline"))
     assert eng.name == "pyannote-seg" and "no <models_dir>/pyannote/config.yaml" in eng.info.fallbacks[0]
-    with pytest.raises(ValueError, match="unknown diarizer"):
+    with pytest.raises(DubError, match="diarization: unknown DUB_DIARIZER 'magic'"):
         make_diarizer(Settings(diarizer="magic"))
 
 
@@ -222,14 +235,31 @@ def test_der_helper(ami):
     assert pooled["der"] == pytest.approx(0.5)
 
 
-def test_speaker_count_on_three_speaker_clips(seg, ami):
-    """trn04 (3 speakers: 8.2, 3.9 and 3.1 s) and trn06 (26, 3.2 and 1.6 s): the cosine clustering finds all
-    three (the scipy centroid linkage found two on both)."""
-    for uri in ("trn04", "trn06"):
-        res = seg.diarize(ami / f"{uri}.wav")
-        assert len(res.speakers) == 3, (uri, res.speakers)
-        d = der(ami / f"{uri}.rttm", res, ami / f"{uri}.uem")
-        assert d["der"] < (0.45 if uri == "trn04" else 0.2), (uri, d)  # measured 0.406 and 0.098
+# Clips whose reference speaker count the default engine finds, with a DER bound each (measured with
+# pyannote-seg + CAM++ on this set: trn03 2 spk DER 0.006, dev01 2 spk 0.475, trn04 3 spk 0.406, trn06 3 spk 0.098,
+# trn08 4 spk 0.434). The other clips, measured the same way: dev00 1 of 2 (see test_dev00_speaker_count), trn00 2 of
+# 3, trn01 0 of 4 (3.3 s of speech in 30 s: nothing detected), trn02 1 of 1 but only 0.7 s of speech, trn05 1 of 4
+# (three of its speakers talk 0.4-1.4 s each), trn07 3 of 4, trn09 2 of 3.
+COUNT_RIGHT = {"trn03": 0.05, "dev01": 0.55, "trn04": 0.45, "trn06": 0.2, "trn08": 0.5}
+
+
+@pytest.mark.parametrize("uri", list(COUNT_RIGHT))
+def test_speaker_count_matches_the_reference(diarized, ami, uri):
+    """The estimated number of speakers equals the reference's (2, 3 and 4 speakers), and the turns are attributed
+    well enough (DER bound), so a right count cannot come from a wrong partition."""
+    res = diarized(uri)
+    check_result(res, ami / f"{uri}.wav", uri)
+    assert len(res.speakers) == reference_speakers(ami, uri), (uri, res.speakers)
+    d = der(ami / f"{uri}.rttm", res, ami / f"{uri}.uem")
+    assert d["der"] < COUNT_RIGHT[uri], (uri, d)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known engine weakness: on dev00 pyannote-seg + CAM++ merges the two speakers (MEE009 20.4 s, MEE012 8.1 s) "
+    "into one (confusion 0.234 of DER 0.321), although CAM++ on each speaker's reference speech separates them "
+    "(cosine 0.35): the merge happens in the window-level clustering"))
+def test_dev00_speaker_count(dev00_result, ami):
+    assert len(dev00_result.speakers) == reference_speakers(ami, "dev00") == 2
 
 
 def test_constrained_cosine_ahc():

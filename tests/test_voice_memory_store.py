@@ -14,6 +14,12 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
+def _tree(root) -> dict:
+    """Every file under root with its bytes and mtime: equal snapshots mean nothing was written."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
 @pytest.fixture
 def refs(tmp_path):
     out = {}
@@ -41,10 +47,18 @@ def test_characters_persist_across_episodes(tmp_path, refs):
     # A stranger below threshold becomes a new character.
     third = store.assign_episode("s01e03", {"SPEAKER_00": (refs["a"], _unit([0, 0, 1, 0]))}, "t", 0.7)
     assert third[0].created and third[0].character_id not in ids.values()
-    # Stable: re-assigning an already mapped episode returns the stored mapping, creates nothing.
-    n = len(store.characters())
-    store.assign_episode("s01e02", {"SPEAKER_00": (refs["b"], eb), "SPEAKER_01": (refs["a"], ea)}, "t", 0.7)
-    assert len(store.characters()) == n
+    # Stable: re-assigning an already mapped episode returns the stored mapping and writes nothing. The embeddings
+    # passed now point elsewhere (SPEAKER_00 sounds like character a, SPEAKER_01 like nobody): a recomputation would
+    # map SPEAKER_00 -> a and create a new character for SPEAKER_01, so only a kept mapping passes.
+    stored = store.episode_mapping("s01e02")
+    snapshot = _tree(store.root)
+    elsewhere = {"SPEAKER_00": (refs["a"], ea), "SPEAKER_01": (refs["b"], _unit([0, 0, 0, 1]))}
+    kept = store.assign_episode("s01e02", elsewhere, "t", 0.7)
+    assert {a.speaker: a.character_id for a in kept} == {"SPEAKER_00": ids["SPEAKER_01"],
+                                                          "SPEAKER_01": ids["SPEAKER_00"]}
+    assert {a.speaker: (a.similarity, a.created) for a in kept} == {
+        s: (x["similarity"], x["created"]) for s, x in stored["speakers"].items()}
+    assert _tree(store.root) == snapshot  # no character, ref, embedding, mapping or index touched
 
 
 def test_delete_scrubs_mappings(tmp_path, refs):

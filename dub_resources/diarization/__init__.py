@@ -13,7 +13,7 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ..engine import EngineChoice, EngineOption, choose_engine, require_packages, weights_digest  # noqa: E402
-from ..errors import EngineUnavailable  # noqa: E402
+from ..errors import EngineUnavailable, NotConfigured  # noqa: E402
 from ..settings import Settings  # noqa: E402
 from .base import DiarizationResult, Diarizer, Turn  # noqa: E402
 
@@ -27,7 +27,7 @@ def engine_options(settings: Settings, encoder: str = "auto") -> list[EngineOpti
     def pipeline_probe() -> str:
         cfg = pipeline_config_path(settings.models_dir)
         if cfg is None:
-            raise EngineUnavailable("no <models_dir>/pyannote/config.yaml")
+            raise NotConfigured("no <models_dir>/pyannote/config.yaml")
         return f"{require_packages('pyannote.audio')}; config {weights_digest(cfg.parent)}"
 
     def seg_probe() -> str:

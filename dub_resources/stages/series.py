@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DubError
-from ..manifest import StageManifest, file_fingerprint, read_json, write_json_atomic
+from ..manifest import StageManifest, read_json, write_json_atomic
 from .base import Plan, Stage, StageContext, StageResult, plan_from_choice
 
 GROUP_SERIES = "series"
@@ -26,10 +26,7 @@ def _inputs(ctx: StageContext) -> dict:
     sp = ctx.series_paths
     inputs = {ep: (StageManifest(sp.episode(ep).manifest("voice_refs")).load() or {}).get("fingerprint")
               for ep in _episodes_with_refs(ctx)}
-    index = _store_root(ctx) / "index.json"
-    if ctx.settings.voice_memory_active and index.exists():
-        inputs["_store_index"] = file_fingerprint(index)
-    return inputs
+    return inputs  # the store is this stage's own output (fingerprinting it made every run stale once)
 
 
 def _plan(ctx: StageContext) -> Plan:

@@ -6,7 +6,7 @@ import re
 from typing import Callable
 
 from ..engine import EngineChoice, EngineOption, choose_engine
-from ..errors import EngineUnavailable, UnsupportedLanguagePair
+from ..errors import EngineUnavailable, NotConfigured, UnsupportedLanguagePair
 from ..settings import Settings
 from .apertium import ApertiumTranslator, apertium_modes, mode_for, strip_marks
 from .base import Translator
@@ -64,13 +64,13 @@ def engine_options(settings: Settings, source: str, target: str) -> list[EngineO
 
     def llm() -> Translator:
         if not (settings.llm_base_url and settings.llm_model):
-            raise EngineUnavailable("not configured (DUB_LLM_BASE_URL, DUB_LLM_MODEL)")
+            raise NotConfigured("not configured (DUB_LLM_BASE_URL, DUB_LLM_MODEL)")
         return OpenAICompatibleTranslator(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
 
     def mt() -> Translator:
         folder = mt_folder(settings.models_dir, src, tgt)
         if folder is None:
-            raise EngineUnavailable(f"no local Marian model for {src}->{tgt} under DUB_MODELS_DIR/mt")
+            raise NotConfigured(f"no local Marian model for {src}->{tgt} under DUB_MODELS_DIR/mt")
         return CTranslate2MarianTranslator(folder, src, tgt, threads=settings.mt_threads)
 
     def option(name: str, build: Callable[[], Translator]) -> EngineOption:
@@ -140,7 +140,7 @@ def make_translator(settings: Settings, source: str, target: str) -> Translator:
     """Best available translator for the pair per settings.translator, built."""
     choice = choose_translator(settings, source, target)
     tr = choice.build()
-    tr.info.fallbacks.extend(choice.skipped)
+    tr.info.fallbacks.extend(choice.fallbacks)
     return tr
 
 
