@@ -39,8 +39,8 @@ def isolation_decision(enabled: bool) -> tuple[bool, str]:
         return False, "DUB_ISOLATE_STAGES=off"
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
         return False, f"no fork on {sys.platform}"
-    loaded = [m for m in FORK_UNSAFE_MODULES if m in sys.modules]
-    if loaded:
+    if not fork_is_safe():
+        loaded = [m for m in FORK_UNSAFE_MODULES if m in sys.modules]
         return False, f"this process already loaded {', '.join(loaded)} (fork would be unsafe)"
     return True, "forked child"
 
