@@ -135,6 +135,16 @@ class Stage:
         return fingerprint(self.name, plan.identity(), inputs)
 
 
+TIMING_KEYS = ("wall_s", "wall_time_s", "timings_s", "rtf", "model_s")
+
+
+def without_timings(stats: dict) -> tuple[dict, dict]:
+    """(stats for an output file, timings for the manifest): an output holds what was computed, never how long it
+    took, so the same request gives the same bytes."""
+    keep = {k: v for k, v in stats.items() if k not in TIMING_KEYS}
+    return keep, {k: v for k, v in stats.items() if k in TIMING_KEYS}
+
+
 # The manifest file of the source stage kept its historic name.
 MANIFEST_NAMES = {"source_audio": "source"}
 

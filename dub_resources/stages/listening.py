@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import media
 from ..manifest import StageManifest, atomic_path, file_fingerprint, read_json, write_json_atomic, write_text_atomic
-from .base import Check, Plan, Stage, StageContext, StageResult, fixed_plan, plan_from_choice
+from .base import Check, Plan, Stage, StageContext, StageResult, fixed_plan, plan_from_choice, without_timings
 
 GROUP_LISTEN = "listen"
 
@@ -120,16 +120,17 @@ def _diarization_run(ctx: StageContext, plan: Plan) -> StageResult:
     diarizer.info.fallbacks[:0] = fallbacks
     res = diarizer.diarize(wav, num_speakers=ctx.settings.num_speakers)
     write_text_atomic(p.diarization_rttm, res.to_rttm(f"{ctx.series}_{ctx.episode}"))
+    stats, timings = without_timings(res.stats)
     write_json_atomic(p.diarization_json, {
         "input": which, "audio_path": str(wav), "engine": res.engine.to_dict(), "speakers": res.speakers,
-        "turns": [t.to_dict() for t in res.turns], "stats": res.stats})
+        "turns": [t.to_dict() for t in res.turns], "stats": stats})
     speech = sum(t.end - t.start for t in res.turns)
     per = {s: round(sum(t.end - t.start for t in res.turns if t.speaker == s), 1) for s in res.speakers}
     return StageResult(
         outputs={"json": str(p.diarization_json), "rttm": str(p.diarization_rttm)},
         engine=res.engine, degraded=name != plan.engine,
         summary=f"input={which} speakers={len(res.speakers)} engine={res.engine.name}",
-        metadata={"input": which, "num_speakers": len(res.speakers), "turns": len(res.turns),
+        metadata={**timings, "input": which, "num_speakers": len(res.speakers), "turns": len(res.turns),
                   "speech_s": round(speech, 2), "speech_per_speaker": per, "rttm": str(p.diarization_rttm)},
     )
 
@@ -165,6 +166,7 @@ def _transcript_run(ctx: StageContext, plan: Plan) -> StageResult:
     lang = ctx.reg.source_lang
     tr = plan.choice.build().transcribe(wav, language=lang)
     tr.engine.fallbacks[:0] = list(plan.choice.fallbacks)
+    tr.stats, timings = without_timings(tr.stats)
     write_json_atomic(p.transcript_json, {"input": which, "audio_path": str(wav), **tr.to_dict()})
     write_srt(p.transcript_srt, [(s.start, s.end, s.text.strip()) for s in tr.segments])
     words = sum(len(s.words) for s in tr.segments)
@@ -173,7 +175,7 @@ def _transcript_run(ctx: StageContext, plan: Plan) -> StageResult:
         engine=tr.engine,
         summary=f"input={which} language={tr.language} segments={len(tr.segments)} words={words} "
                 f"engine={tr.engine.name}",
-        metadata={"input": which, "language": tr.language, "segments": len(tr.segments), "words": words,
+        metadata={**timings, "input": which, "language": tr.language, "segments": len(tr.segments), "words": words,
                   "preview": tr.text[:300], "srt": str(p.transcript_srt)},
     )
 
