@@ -9,7 +9,7 @@ from .. import media
 from ..engine import EngineInfo, package_version
 from ..manifest import file_fingerprint, read_json, write_json_atomic
 from .base import Check, Plan, Stage, StageContext, StageResult, fixed_plan, plan_from_choice
-from .listening import read_probe_duration, separated
+from .listening import read_probe_duration, separated, voice_profile_dir
 
 GROUP_SPEAK = "speak"
 TTS_CODE = ("dub_resources.tts", "dub_resources.dubbing", "dub_resources.mix", "dub_resources.audio")
@@ -174,7 +174,7 @@ def _pass2_run(ctx: StageContext, plan: Plan) -> StageResult:
     cloner = make_cloner(ctx.settings)
     report = run_pass2(lines, lang, pass1, refs, chars, p.tts_dir(2), total, cloner=cloner,
                        matcher=WorldVoiceMatcher(), encoder=make_speaker_encoder(),
-                       profile_cache=ProfileCache(ctx.series_paths.voice_profiles))
+                       profile_cache=ProfileCache(voice_profile_dir(ctx)))
     rep = report.to_dict()
     rep["fallbacks"] = fallbacks
     write_json_atomic(p.tts_manifest(2), rep)
