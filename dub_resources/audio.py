@@ -30,11 +30,24 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return resample_poly(x, sr_out // g, sr_in // g, axis=0).astype(np.float32)
 
 
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def wav_writer(path: str | Path, sr: int, channels: int = 1, subtype: str = "PCM_16") -> sf.SoundFile:
+    """An open WAV for writing whose bytes depend only on its samples: libsndfile stamps float WAVs with a PEAK
+    chunk holding the write time, which is switched off here (same request, same bytes)."""
+    f = sf.SoundFile(str(path), "w", sr, channels, subtype=subtype, format="WAV")
+    sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+    return f
+
+
 def write_audio(path: str | Path, data: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
     """Write a WAV atomically (temp + rename), clipping to [-1, 1]."""
     path = Path(path)
-    with atomic_path(path, suffix=".wav") as tmp:
-        sf.write(str(tmp), np.clip(data, -1.0, 1.0), sr, subtype=subtype, format="WAV")
+    data = np.clip(data, -1.0, 1.0)
+    with atomic_path(path, suffix=".wav") as tmp, wav_writer(tmp, sr, 1 if data.ndim == 1 else data.shape[1],
+                                                            subtype) as w:
+        w.write(data)
     return path
 
 

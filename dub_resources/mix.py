@@ -17,6 +17,7 @@ import soundfile as sf
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import lfilter
 
+from .audio import wav_writer
 from .manifest import atomic_path
 from .separation.common import ResampledReader
 
@@ -81,8 +82,7 @@ def render_dialogue_track(lines: list[PlacedLine], duration_s: float, out_wav: P
         log.warning("render_dialogue_track: %d line(s) extend outside 0..%.3f s and were cut", cut, duration_s)
     cache: dict[int, np.ndarray] = {}
     nxt = 0
-    with atomic_path(out_wav, suffix=".wav") as tmp, sf.SoundFile(str(tmp), "w", sr, 1, subtype="FLOAT",
-                                                                  format="WAV") as w:
+    with atomic_path(out_wav, suffix=".wav") as tmp, wav_writer(tmp, sr, 1, "FLOAT") as w:
         for b0 in range(0, max(total, 0), BLOCK):
             b1 = min(total, b0 + BLOCK)
             out = np.zeros(b1 - b0, dtype=np.float32)
