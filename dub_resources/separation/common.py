@@ -19,6 +19,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from ..errors import EngineUnavailable
+from ..audio import wav_writer
 from ..manifest import atomic_path
 
 STEM_SR = 48000
@@ -166,7 +167,7 @@ def open_writers(specs: dict[str, tuple[Path, int, int, str]]):
         files = {}
         for key, (path, sr, ch, subtype) in specs.items():
             tmp = stack.enter_context(atomic_path(path, suffix=".wav"))
-            files[key] = stack.enter_context(sf.SoundFile(str(tmp), "w", sr, ch, subtype=subtype, format="WAV"))
+            files[key] = stack.enter_context(wav_writer(tmp, sr, ch, subtype))
         yield files
 
 
