@@ -177,32 +177,7 @@ def test_whisper_fallback_temperatures_are_opt_in(en_clip, spy_transcribe):
 
 
 # --- XTTS (tiny random-weight checkpoint: GPT sampling over 66 tokens is as random as it gets) ---------------------
-def _build_tiny_xtts(folder: Path) -> None:
-    """Same recipe as tests/test_tts.py: a 1-layer random XTTS with a character vocabulary."""
-    os.environ.setdefault("COQUI_TOS_AGREED", "1")
-    import torch
-    from tokenizers import Tokenizer, models
-    from TTS.tts.configs.xtts_config import XttsArgs, XttsAudioConfig, XttsConfig
-    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-    from TTS.tts.models.xtts import Xtts
-
-    folder.mkdir(parents=True, exist_ok=True)
-    specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]", "[es]", "[en]"]
-    vocab = {t: i for i, t in enumerate(specials + list("abcdefghijklmnopqrstuvwxyzáéíóúñü.,!?'-"))}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
-    tok.add_special_tokens(specials)
-    tok.save(str(folder / "vocab.json"))
-    args = XttsArgs(
-        gpt_layers=1, gpt_n_model_channels=32, gpt_n_heads=2, decoder_input_dim=32, gpt_max_audio_tokens=24,
-        gpt_num_audio_tokens=66, gpt_start_audio_token=64, gpt_stop_audio_token=65, gpt_use_perceiver_resampler=True,
-    )
-    cfg = XttsConfig(model_args=args, audio=XttsAudioConfig(), languages=["es", "en"])
-    torch.manual_seed(0)
-    model = Xtts(cfg)
-    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(folder / "vocab.json"))
-    model.init_models()
-    torch.save({"model": model.state_dict()}, folder / "model.pth")
-    cfg.save_json(str(folder / "config.json"))
+from test_tts import _build_tiny_xtts  # noqa: E402 - the one tiny random-weight XTTS recipe of the suite
 
 
 @pytest.mark.slow
